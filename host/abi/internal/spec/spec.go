@@ -1,0 +1,701 @@
+// Package spec reads host/abi/abi.json, the single source of truth of
+// Freshet's WebAssembly ABI, and renders every file derived from it: Go
+// constants for the host and for sdk-go, the sdk-go import stubs, the Rust
+// SDK's abi.rs, and the generated tables of docs/abi.md.
+//
+// The generator (host/abi/internal/gen, run by `go generate ./host/abi`)
+// writes the rendered files; host/abi's drift test renders them again and
+// fails when a checked-in file differs.
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/format"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Spec is the parsed abi.json.
+type Spec struct {
+	Version             int64   `json:"version"`
+	MinSupportedVersion int64   `json:"min_supported_version"`
+	ImportModule        string  `json:"import_module"`
+	MemoryExport        string  `json:"memory_export"`
+	SDKNote             string  `json:"sdk_note"`
+	Status              []Enum  `json:"status"`
+	OperatorKinds       []Enum  `json:"operator_kinds"`
+	EntryKinds          []Enum  `json:"entry_kinds"`
+	StateKinds          []Enum  `json:"state_kinds"`
+	TimeDomains         []Enum  `json:"time_domains"`
+	LogLevels           []Enum  `json:"log_levels"`
+	Constants           []Const `json:"constants"`
+	EntryHeader         []Field `json:"entry_header"`
+	ControlBlock        []Field `json:"control_block"`
+	GuestExports        []Func  `json:"guest_exports"`
+	HostFunctions       []Func  `json:"host_functions"`
+	WASI                struct {
+		Module    string `json:"module"`
+		Doc       string `json:"doc"`
+		Functions []struct {
+			Name string `json:"name"`
+			Doc  string `json:"doc"`
+		} `json:"functions"`
+	} `json:"wasi"`
+}
+
+// Enum is one named value of an enumeration.
+type Enum struct {
+	Name      string      `json:"name"`
+	Value     json.Number `json:"value"`
+	Direction string      `json:"direction,omitempty"`
+	Doc       string      `json:"doc"`
+}
+
+// Const is a named constant with a wire type.
+type Const struct {
+	Name  string      `json:"name"`
+	Type  string      `json:"type"`
+	Value json.Number `json:"value"`
+	Doc   string      `json:"doc"`
+}
+
+// Field is a field of a fixed-layout structure in linear memory.
+type Field struct {
+	Name   string `json:"name"`
+	Offset int    `json:"offset"`
+	Type   string `json:"type"`
+	Doc    string `json:"doc"`
+}
+
+// Param is one parameter of a function.
+type Param struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // i32, i64 or ptr (an i32 address in guest memory)
+}
+
+// Func is a guest export or a host function.
+type Func struct {
+	Name     string   `json:"name"`
+	Params   []Param  `json:"params"`
+	Results  []string `json:"results"`
+	Required bool     `json:"required"`
+	Doc      string   `json:"doc"`
+}
+
+// Load parses and checks the spec at path.
+func Load(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading ABI spec: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse parses and checks a spec.
+func Parse(b []byte) (*Spec, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("parsing ABI spec: %w", err)
+	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("checking ABI spec: %w", err)
+	}
+	return &s, nil
+}
+
+func (s *Spec) check() error {
+	if s.Version < 1 || s.MinSupportedVersion < 1 || s.MinSupportedVersion > s.Version {
+		return fmt.Errorf("bad versions %d (min %d)", s.Version, s.MinSupportedVersion)
+	}
+	names := map[string]bool{}
+	for _, group := range [][]Enum{s.Status, s.OperatorKinds, s.EntryKinds, s.StateKinds, s.TimeDomains, s.LogLevels} {
+		seen := map[string]bool{}
+		vals := map[string]bool{}
+		for _, e := range group {
+			if seen[e.Name] || vals[e.Value.String()] {
+				return fmt.Errorf("duplicate enum name or value %q = %s", e.Name, e.Value)
+			}
+			seen[e.Name], vals[e.Value.String()] = true, true
+		}
+	}
+	for _, fs := range [][]Func{s.GuestExports, s.HostFunctions} {
+		for _, f := range fs {
+			if names[f.Name] {
+				return fmt.Errorf("duplicate function %q", f.Name)
+			}
+			names[f.Name] = true
+			for _, p := range f.Params {
+				if p.Type != "i32" && p.Type != "i64" && p.Type != "ptr" {
+					return fmt.Errorf("function %s: parameter %s has unknown type %q", f.Name, p.Name, p.Type)
+				}
+			}
+			for _, r := range f.Results {
+				if r != "i32" && r != "i64" {
+					return fmt.Errorf("function %s: unknown result type %q", f.Name, r)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Generated file paths, relative to the repository root.
+const (
+	HostGoFile     = "host/abi/abi_gen.go"
+	SDKGoFile      = "sdk-go/internal/abi/abi_gen.go"
+	SDKImportsFile = "sdk-go/internal/abi/imports_wasip1_gen.go"
+	SDKStubsFile   = "sdk-go/internal/abi/imports_other_gen.go"
+	RustFile       = "sdk-rust/src/abi.rs"
+	DocFile        = "docs/abi.md"
+	SpecFile       = "host/abi/abi.json"
+)
+
+const header = "Code generated by host/abi/internal/gen from host/abi/abi.json. DO NOT EDIT."
+
+// Render returns the content of every generated file, keyed by path relative
+// to the repository root. docs/abi.md is rendered from its current content
+// (read from root), replacing only its generated sections.
+func (s *Spec) Render(root string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	var err error
+	if out[HostGoFile], err = gofmt(s.goConstants("abi", true)); err != nil {
+		return nil, err
+	}
+	if out[SDKGoFile], err = gofmt(s.goConstants("abi", false)); err != nil {
+		return nil, err
+	}
+	if out[SDKImportsFile], err = gofmt(s.goImports(true)); err != nil {
+		return nil, err
+	}
+	if out[SDKStubsFile], err = gofmt(s.goImports(false)); err != nil {
+		return nil, err
+	}
+	out[RustFile] = []byte(s.rust())
+	doc, err := os.ReadFile(filepath.Join(root, DocFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", DocFile, err)
+	}
+	if out[DocFile], err = s.doc(doc); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func gofmt(src string) ([]byte, error) {
+	b, err := format.Source([]byte(src))
+	if err != nil {
+		return nil, fmt.Errorf("formatting generated Go: %w\n%s", err, src)
+	}
+	return b, nil
+}
+
+// camel turns "flat_map" into "FlatMap" (and "abi" into "ABI").
+func camel(s string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(s, "_") {
+		switch part {
+		case "abi", "id", "ttl", "ok":
+			b.WriteString(strings.ToUpper(part))
+			continue
+		case "":
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+// lowerCamel turns "name_len" into "nameLen".
+func lowerCamel(s string) string {
+	c := camel(s)
+	if strings.HasPrefix(c, "ABI") || strings.HasPrefix(c, "TTL") {
+		return strings.ToLower(c[:3]) + c[3:]
+	}
+	return strings.ToLower(c[:1]) + c[1:]
+}
+
+func upper(s string) string { return strings.ToUpper(s) }
+
+func goComment(b *strings.Builder, indent, doc string) {
+	for _, line := range wrap(doc, 76) {
+		fmt.Fprintf(b, "%s// %s\n", indent, line)
+	}
+}
+
+func wrap(s string, width int) []string {
+	var lines []string
+	var cur strings.Builder
+	for _, w := range strings.Fields(s) {
+		if cur.Len() > 0 && cur.Len()+1+len(w) > width {
+			lines = append(lines, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte(' ')
+		}
+		cur.WriteString(w)
+	}
+	if cur.Len() > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}
+
+type enumGroup struct {
+	typ, prefix, under string // Go type, constant prefix, underlying Go type
+	rust               string // Rust module name
+	rustType           string
+	doc                string
+	vals               []Enum
+	hyphen             bool // String() uses hyphens for underscores (job-file spelling)
+}
+
+func (s *Spec) enums() []enumGroup {
+	return []enumGroup{
+		{"Status", "Status", "int32", "status", "i32", "Status is the result code of a host function or guest export; negative values are failures, so functions that return a length return a status instead when negative.", s.Status, false},
+		{"OperatorKind", "Kind", "uint32", "operator_kind", "u32", "OperatorKind is what a described function implements.", s.OperatorKinds, true},
+		{"EntryKind", "Entry", "uint8", "entry_kind", "u8", "EntryKind is the first byte of a batch entry.", s.EntryKinds, false},
+		{"StateKind", "State", "uint32", "state_kind", "u32", "StateKind is the shape of a declared keyed state.", s.StateKinds, false},
+		{"TimeDomain", "Domain", "uint32", "time_domain", "u32", "TimeDomain is the clock of a timer.", s.TimeDomains, false},
+		{"LogLevel", "Level", "int32", "log_level", "i32", "LogLevel is the level of a guest log message (slog levels).", s.LogLevels, false},
+	}
+}
+
+func goType(t string) string {
+	switch t {
+	case "u8":
+		return "uint8"
+	case "u16":
+		return "uint16"
+	case "u32":
+		return "uint32"
+	case "i32":
+		return "int32"
+	case "i64":
+		return "int64"
+	}
+	return t
+}
+
+func (s *Spec) goConstants(pkg string, host bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "// %s\n\n", header)
+	fmt.Fprintf(&b, "package %s\n\n", pkg)
+	b.WriteString("const (\n")
+	b.WriteString("// Version is the ABI version this code implements.\n")
+	fmt.Fprintf(&b, "Version = %d\n", s.Version)
+	b.WriteString("// MinSupportedVersion is the oldest ABI version a host still loads.\n")
+	fmt.Fprintf(&b, "MinSupportedVersion = %d\n", s.MinSupportedVersion)
+	b.WriteString("// ImportModule is the module name of every host function.\n")
+	fmt.Fprintf(&b, "ImportModule = %q\n", s.ImportModule)
+	b.WriteString("// MemoryExport is the name of the guest's exported linear memory.\n")
+	fmt.Fprintf(&b, "MemoryExport = %q\n", s.MemoryExport)
+	b.WriteString("// WASIModule is the module name of the minimal WASI the host provides.\n")
+	fmt.Fprintf(&b, "WASIModule = %q\n", s.WASI.Module)
+	b.WriteString(")\n\n")
+
+	b.WriteString("const (\n")
+	for _, c := range s.Constants {
+		goComment(&b, "", camel(c.Name)+": "+c.Doc)
+		fmt.Fprintf(&b, "%s %s = %s\n", camel(c.Name), goType(c.Type), c.Value)
+	}
+	b.WriteString(")\n\n")
+
+	b.WriteString("// Offsets of the fields of a batch entry's fixed header.\nconst (\n")
+	for _, f := range s.EntryHeader {
+		goComment(&b, "", fmt.Sprintf("OffEntry%s (%s): %s", camel(f.Name), f.Type, f.Doc))
+		fmt.Fprintf(&b, "OffEntry%s = %d\n", camel(f.Name), f.Offset)
+	}
+	b.WriteString(")\n\n")
+	b.WriteString("// Offsets of the fields of the guest's control block.\nconst (\n")
+	for _, f := range s.ControlBlock {
+		goComment(&b, "", fmt.Sprintf("OffCtrl%s (%s): %s", camel(f.Name), f.Type, f.Doc))
+		fmt.Fprintf(&b, "OffCtrl%s = %d\n", camel(f.Name), f.Offset)
+	}
+	b.WriteString(")\n\n")
+
+	for _, g := range s.enums() {
+		goComment(&b, "", g.doc)
+		fmt.Fprintf(&b, "type %s %s\n\nconst (\n", g.typ, g.under)
+		for _, e := range g.vals {
+			goComment(&b, "", g.prefix+camel(e.Name)+": "+e.Doc)
+			fmt.Fprintf(&b, "%s%s %s = %s\n", g.prefix, camel(e.Name), g.typ, e.Value)
+		}
+		b.WriteString(")\n\n")
+		fmt.Fprintf(&b, "// String returns the ABI name of v.\nfunc (v %s) String() string {\nswitch v {\n", g.typ)
+		for _, e := range g.vals {
+			name := e.Name
+			if g.hyphen {
+				name = strings.ReplaceAll(name, "_", "-")
+			}
+			fmt.Fprintf(&b, "case %s%s:\nreturn %q\n", g.prefix, camel(e.Name), name)
+		}
+		fmt.Fprintf(&b, "}\nreturn \"%s(\" + itoa(int64(v)) + \")\"\n}\n\n", strings.ToLower(g.typ[:1])+g.typ[1:])
+		if g.hyphen {
+			fmt.Fprintf(&b, "// Parse%s returns the %s spelled s (as String returns it).\nfunc Parse%s(s string) (%s, bool) {\nswitch s {\n", g.typ, g.typ, g.typ, g.typ)
+			for _, e := range g.vals {
+				fmt.Fprintf(&b, "case %q:\nreturn %s%s, true\n", strings.ReplaceAll(e.Name, "_", "-"), g.prefix, camel(e.Name))
+			}
+			b.WriteString("}\nreturn 0, false\n}\n\n")
+			fmt.Fprintf(&b, "// All%ss lists every %s.\nvar All%ss = []%s{", g.typ, g.typ, g.typ, g.typ)
+			for i, e := range g.vals {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%s%s", g.prefix, camel(e.Name))
+			}
+			b.WriteString("}\n\n")
+		}
+	}
+
+	b.WriteString("// Names of the guest's exports.\nconst (\n")
+	for _, f := range s.GuestExports {
+		fmt.Fprintf(&b, "Export%s = %q\n", camel(strings.TrimPrefix(f.Name, "freshet_")), f.Name)
+	}
+	b.WriteString(")\n\n")
+	b.WriteString("// Names of the host functions in ImportModule.\nconst (\n")
+	for _, f := range s.HostFunctions {
+		fmt.Fprintf(&b, "Fn%s = %q\n", camel(f.Name), f.Name)
+	}
+	b.WriteString(")\n\n")
+
+	b.WriteString(`func itoa(v int64) string {
+	if v == 0 {
+		return "0"
+	}
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = uint64(-v)
+	}
+	var buf [20]byte
+	i := len(buf)
+	for u > 0 {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:])
+}
+`)
+
+	if host {
+		b.WriteString(`
+// ValType is a WebAssembly value type, encoded as in the binary format (and
+// as wazero's api.ValueType).
+type ValType = byte
+
+const (
+	I32 ValType = 0x7f
+	I64 ValType = 0x7e
+)
+
+// Func is the signature of a host function or guest export.
+type Func struct {
+	Name       string
+	Params     []ValType
+	ParamNames []string
+	Results    []ValType
+	// Required is set for guest exports every module must have.
+	Required bool
+}
+
+`)
+		writeFuncs := func(name, doc string, fs []Func) {
+			fmt.Fprintf(&b, "// %s %s\nvar %s = []Func{\n", name, doc, name)
+			for _, f := range fs {
+				fmt.Fprintf(&b, "{Name: %q, Params: []ValType{", f.Name)
+				for i, p := range f.Params {
+					if i > 0 {
+						b.WriteString(", ")
+					}
+					b.WriteString(valType(p.Type))
+				}
+				b.WriteString("}, ParamNames: []string{")
+				for i, p := range f.Params {
+					if i > 0 {
+						b.WriteString(", ")
+					}
+					fmt.Fprintf(&b, "%q", p.Name)
+				}
+				b.WriteString("}, Results: []ValType{")
+				for i, r := range f.Results {
+					if i > 0 {
+						b.WriteString(", ")
+					}
+					b.WriteString(valType(r))
+				}
+				fmt.Fprintf(&b, "}, Required: %t},\n", f.Required)
+			}
+			b.WriteString("}\n\n")
+		}
+		writeFuncs("HostFunctions", "lists the functions of ImportModule.", s.HostFunctions)
+		writeFuncs("GuestExports", "lists the functions a guest may export.", s.GuestExports)
+		b.WriteString("// WASIFunctions lists the WASI functions a guest may import from WASIModule.\nvar WASIFunctions = []string{\n")
+		for _, f := range s.WASI.Functions {
+			fmt.Fprintf(&b, "%q,\n", f.Name)
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
+func valType(t string) string {
+	if t == "i64" {
+		return "I64"
+	}
+	return "I32"
+}
+
+func goParamType(t string) string {
+	switch t {
+	case "ptr":
+		return "unsafe.Pointer"
+	case "i64":
+		return "int64"
+	}
+	return "int32"
+}
+
+func goResult(rs []string) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	if rs[0] == "i64" {
+		return " int64"
+	}
+	return " int32"
+}
+
+func (s *Spec) goImports(wasm bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "// %s\n\n", header)
+	if wasm {
+		b.WriteString("//go:build wasip1\n\n")
+	} else {
+		b.WriteString("//go:build !wasip1\n\n")
+	}
+	b.WriteString("package abi\n\nimport \"unsafe\"\n\n")
+	if !wasm {
+		b.WriteString("// Outside wasip1 the host functions are stubs that report StatusUnsupported,\n// so the SDK compiles (and its pure parts can be tested) on any platform.\n\n")
+		b.WriteString("var _ unsafe.Pointer\n\n")
+	}
+	for _, f := range s.HostFunctions {
+		goComment(&b, "", camel(f.Name)+" imports "+s.ImportModule+"."+f.Name+": "+f.Doc)
+		if wasm {
+			fmt.Fprintf(&b, "//go:wasmimport %s %s\n//go:noescape\n", s.ImportModule, f.Name)
+		}
+		fmt.Fprintf(&b, "func %s(", camel(f.Name))
+		for i, p := range f.Params {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s %s", lowerCamel(p.Name), goParamType(p.Type))
+		}
+		fmt.Fprintf(&b, ")%s", goResult(f.Results))
+		if wasm {
+			b.WriteString("\n\n")
+			continue
+		}
+		b.WriteString(" {\n")
+		switch {
+		case len(f.Results) == 0:
+		case f.Results[0] == "i64":
+			b.WriteString("return 0\n")
+		default:
+			b.WriteString("return int32(StatusUnsupported)\n")
+		}
+		b.WriteString("}\n\n")
+	}
+	return b.String()
+}
+
+func rustType(t string) string {
+	switch t {
+	case "u8", "u16", "u32", "i32", "i64":
+		return t
+	}
+	return t
+}
+
+func (s *Spec) rust() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "// %s\n//\n// Freshet WebAssembly ABI v%d: constants, memory layouts and host function imports.\n// See docs/abi.md.\n\n", header, s.Version)
+	b.WriteString("#![allow(dead_code)]\n\n")
+	fmt.Fprintf(&b, "/// ABI version this code implements.\npub const VERSION: i32 = %d;\n", s.Version)
+	fmt.Fprintf(&b, "/// Oldest ABI version a host still loads.\npub const MIN_SUPPORTED_VERSION: i32 = %d;\n", s.MinSupportedVersion)
+	fmt.Fprintf(&b, "/// Module name of every host function.\npub const IMPORT_MODULE: &str = %q;\n", s.ImportModule)
+	fmt.Fprintf(&b, "/// Name of the exported linear memory.\npub const MEMORY_EXPORT: &str = %q;\n\n", s.MemoryExport)
+	for _, c := range s.Constants {
+		v := c.Value.String()
+		if c.Type == "i64" && v == "-9223372036854775808" {
+			v = "i64::MIN"
+		}
+		fmt.Fprintf(&b, "/// %s\npub const %s: %s = %s;\n", c.Doc, upper(c.Name), rustType(c.Type), v)
+	}
+	b.WriteString("\n")
+	layout := func(mod, doc string, fs []Field) {
+		fmt.Fprintf(&b, "/// %s\npub mod %s {\n", doc, mod)
+		for _, f := range fs {
+			fmt.Fprintf(&b, "    /// (%s) %s\n    pub const %s: usize = %d;\n", f.Type, f.Doc, upper(f.Name), f.Offset)
+		}
+		b.WriteString("}\n\n")
+	}
+	layout("entry_header", "Byte offsets of the fields of a batch entry's fixed header (little-endian).", s.EntryHeader)
+	layout("control_block", "Byte offsets of the fields of the guest's control block (little-endian).", s.ControlBlock)
+	for _, g := range s.enums() {
+		fmt.Fprintf(&b, "/// %s\npub mod %s {\n", g.doc, g.rust)
+		for _, e := range g.vals {
+			fmt.Fprintf(&b, "    /// %s\n    pub const %s: %s = %s;\n", e.Doc, upper(e.Name), g.rustType, e.Value)
+		}
+		b.WriteString("}\n\n")
+	}
+	b.WriteString("/// Names of the guest's exports.\npub mod export_name {\n")
+	for _, f := range s.GuestExports {
+		fmt.Fprintf(&b, "    pub const %s: &str = %q;\n", upper(strings.TrimPrefix(f.Name, "freshet_")), f.Name)
+	}
+	b.WriteString("}\n\n")
+	fmt.Fprintf(&b, "/// Host functions of module %q. Pointers are addresses in the guest's memory.\n", s.ImportModule)
+	b.WriteString("#[cfg(target_arch = \"wasm32\")]\npub mod host {\n")
+	fmt.Fprintf(&b, "    #[link(wasm_import_module = %q)]\n    extern \"C\" {\n", s.ImportModule)
+	for _, f := range s.HostFunctions {
+		for _, line := range wrap(f.Doc, 80) {
+			fmt.Fprintf(&b, "        /// %s\n", line)
+		}
+		fmt.Fprintf(&b, "        pub fn %s(", f.Name)
+		for i, p := range f.Params {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			t := p.Type
+			if t == "ptr" {
+				if p.Name == "buf" {
+					t = "*mut u8"
+				} else {
+					t = "*const u8"
+				}
+			}
+			fmt.Fprintf(&b, "%s: %s", p.Name, t)
+		}
+		b.WriteString(")")
+		if len(f.Results) > 0 {
+			fmt.Fprintf(&b, " -> %s", f.Results[0])
+		}
+		b.WriteString(";\n")
+	}
+	b.WriteString("    }\n}\n")
+	return b.String()
+}
+
+const (
+	docBegin = "<!-- BEGIN GENERATED from host/abi/abi.json by `go generate ./host/abi`; do not edit by hand -->"
+	docEnd   = "<!-- END GENERATED -->"
+)
+
+func (s *Spec) doc(cur []byte) ([]byte, error) {
+	start := bytes.Index(cur, []byte(docBegin))
+	end := bytes.Index(cur, []byte(docEnd))
+	if start < 0 || end < start {
+		return nil, fmt.Errorf("%s: generated section markers are missing", DocFile)
+	}
+	var b strings.Builder
+	b.Write(cur[:start])
+	b.WriteString(docBegin)
+	b.WriteString("\n\n")
+	s.docTables(&b)
+	b.WriteString(docEnd)
+	b.Write(cur[end+len(docEnd):])
+	return []byte(b.String()), nil
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func (s *Spec) docTables(b *strings.Builder) {
+	fmt.Fprintf(b, "ABI version **%d** (hosts load versions %d to %d). Host functions live in module `%s`; the guest exports its memory as `%s`.\n\n",
+		s.Version, s.MinSupportedVersion, s.Version, s.ImportModule, s.MemoryExport)
+
+	b.WriteString("### Guest exports\n\n| export | params | result | required | meaning |\n|---|---|---|---|---|\n")
+	for _, f := range s.GuestExports {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", f.Name, params(f.Params), results(f.Results), yes(f.Required), cell(f.Doc))
+	}
+	fmt.Fprintf(b, "\n### Host functions (module `%s`)\n\n`ptr` is an i32 address in the guest's memory. A pointer and length that fall outside the guest's memory abort the call (the host discards the instance and reports `ErrABI`).\n\n| function | params | result | meaning |\n|---|---|---|---|\n", s.ImportModule)
+	for _, f := range s.HostFunctions {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", f.Name, params(f.Params), results(f.Results), cell(f.Doc))
+	}
+	enumTable := func(title string, es []Enum, withDir bool) {
+		fmt.Fprintf(b, "\n### %s\n\n", title)
+		if withDir {
+			b.WriteString("| name | value | direction | meaning |\n|---|---|---|---|\n")
+		} else {
+			b.WriteString("| name | value | meaning |\n|---|---|---|\n")
+		}
+		for _, e := range es {
+			if withDir {
+				fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", e.Name, e.Value, e.Direction, cell(e.Doc))
+			} else {
+				fmt.Fprintf(b, "| `%s` | %s | %s |\n", e.Name, e.Value, cell(e.Doc))
+			}
+		}
+	}
+	enumTable("Status codes", s.Status, false)
+	enumTable("Operator kinds", s.OperatorKinds, false)
+	enumTable("Entry kinds", s.EntryKinds, true)
+	enumTable("State kinds", s.StateKinds, false)
+	enumTable("Time domains", s.TimeDomains, false)
+	enumTable("Log levels", s.LogLevels, false)
+	b.WriteString("\n### Constants\n\n| name | type | value | meaning |\n|---|---|---|---|\n")
+	for _, c := range s.Constants {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", c.Name, c.Type, c.Value, cell(c.Doc))
+	}
+	layout := func(title string, fs []Field) {
+		fmt.Fprintf(b, "\n### %s\n\n| offset | field | type | meaning |\n|---|---|---|---|\n", title)
+		sorted := append([]Field(nil), fs...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Offset < sorted[j].Offset })
+		for _, f := range sorted {
+			fmt.Fprintf(b, "| %d | `%s` | %s | %s |\n", f.Offset, f.Name, f.Type, cell(f.Doc))
+		}
+	}
+	layout("Entry header (little-endian)", s.EntryHeader)
+	layout("Control block (little-endian)", s.ControlBlock)
+	fmt.Fprintf(b, "\n### WASI (module `%s`)\n\n%s\n\n| function | behaviour |\n|---|---|\n", s.WASI.Module, s.WASI.Doc)
+	for _, f := range s.WASI.Functions {
+		fmt.Fprintf(b, "| `%s` | %s |\n", f.Name, cell(f.Doc))
+	}
+	b.WriteString("\n")
+}
+
+func params(ps []Param) string {
+	if len(ps) == 0 {
+		return "—"
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Name + " " + p.Type
+	}
+	return strings.Join(parts, ", ")
+}
+
+func results(rs []string) string {
+	if len(rs) == 0 {
+		return "—"
+	}
+	return strings.Join(rs, ", ")
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,3 @@
+module github.com/freshet/freshet/sdk-go
+
+go 1.26.0
