@@ -13,6 +13,9 @@ import (
 // bucket holds at most this much time's worth of tokens.
 const burstWindow = 50 * time.Millisecond
 
+// minWakeInterval is the shortest wait ArmWake arranges.
+const minWakeInterval = time.Millisecond
+
 // Bucket is a token bucket refilled at a fixed rate. It is used by one task
 // goroutine; only the wake timer runs elsewhere.
 type Bucket struct {
@@ -69,7 +72,9 @@ func (b *Bucket) ArmWake(now time.Time) {
 	if !b.last.IsZero() {
 		d -= now.Sub(b.last)
 	}
-	d = max(d, 100*time.Microsecond)
+	// Waking more than once a millisecond buys no latency worth its cost; at
+	// high rates a wake-up then finds many tokens.
+	d = max(d, minWakeInterval)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.stopped {
