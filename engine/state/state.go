@@ -73,3 +73,21 @@ var ErrStateKindMismatch = errors.New("state declared with a different kind")
 // ErrNoCurrentKey is returned when state is used before SetCurrentKey, i.e.
 // outside a keyed stream.
 var ErrNoCurrentKey = errors.New("keyed state used without a current key (is the stream keyed?)")
+
+// ErrKeyGroupOutOfRange is returned by state operations after SetCurrentKey
+// was given a key whose key group this subtask does not own: the record was
+// routed to the wrong subtask, or the backend was built with the wrong range.
+var ErrKeyGroupOutOfRange = errors.New("key belongs to a key group outside this subtask's range")
+
+// ErrInvalidDescriptor is returned when a state descriptor cannot be used:
+// no name, a negative TTL, a reducing state without Reduce, an aggregating
+// state without Aggregate.
+var ErrInvalidDescriptor = errors.New("invalid state descriptor")
+
+// ErrInvalidEntry is returned by Restore for an entry that cannot belong to
+// this job: an unknown kind, or a key group that does not match the key's
+// hash (the snapshot was taken with another max parallelism, or is corrupt).
+var ErrInvalidEntry = errors.New("invalid snapshot entry")
+
+// ErrClosed is returned by state operations on a closed backend.
+var ErrClosed = errors.New("state backend is closed")
