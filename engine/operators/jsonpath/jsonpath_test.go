@@ -1,0 +1,210 @@
+package jsonpath
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in   string
+		keys []string
+		last string
+		err  bool
+	}{
+		{in: "user", keys: []string{"user"}, last: "user"},
+		{in: "user.id", keys: []string{"user", "id"}, last: "id"},
+		{in: "$.user.id", keys: []string{"user", "id"}, last: "id"},
+		{in: "$", keys: nil},
+		{in: "items[0].price", keys: []string{"items", "[0]", "price"}, last: "price"},
+		{in: "items[2][10]", keys: []string{"items", "[2]", "[10]"}, last: "items"},
+		{in: "[1].a", keys: []string{"[1]", "a"}, last: "a"},
+		{in: "$[1]", keys: []string{"[1]"}},
+		{in: `"a.b".c`, keys: []string{"a.b", "c"}, last: "c"},
+		{in: `x."q\"uote"`, keys: []string{"x", `q"uote`}, last: `q"uote`},
+		{in: "", err: true},
+		{in: "a..b", err: true},
+		{in: "a.", err: true},
+		{in: ".a", err: true},
+		{in: "a[x]", err: true},
+		{in: "a[-1]", err: true},
+		{in: "a[01]", err: true},
+		{in: "a[1", err: true},
+		{in: "a]", err: true},
+		{in: `"unterminated`, err: true},
+		{in: `a"b`, err: true},
+		{in: "a.[0]", err: true},
+		{in: `"a"b`, err: true},
+	}
+	for _, tt := range tests {
+		p, err := Parse(tt.in)
+		if tt.err {
+			if err == nil || !errors.Is(err, ErrSyntax) {
+				t.Errorf("Parse(%q) = %v, %v; want an ErrSyntax error", tt.in, p.keys, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.in, err)
+			continue
+		}
+		if len(p.keys) != len(tt.keys) {
+			t.Errorf("Parse(%q) keys %q, want %q", tt.in, p.keys, tt.keys)
+			continue
+		}
+		for i := range p.keys {
+			if p.keys[i] != tt.keys[i] {
+				t.Errorf("Parse(%q) keys %q, want %q", tt.in, p.keys, tt.keys)
+			}
+		}
+		if p.Last() != tt.last {
+			t.Errorf("Parse(%q).Last() = %q, want %q", tt.in, p.Last(), tt.last)
+		}
+	}
+}
+
+func TestGet(t *testing.T) {
+	doc := []byte(`{"user": {"id": 42, "name": "Ann \"A\" \u00e9", "tags": ["x", "y"], "ok": true, "none": null},
+		"items": [{"price": 1.5}, {"price": 2}], "a.b": {"c": "dotted"}}`)
+	tests := []struct {
+		path, text string
+		kind       Kind
+	}{
+		{"user.id", "42", Number},
+		{"user.name", `Ann "A" é`, String},
+		{"user.tags", `["x", "y"]`, Array},
+		{"user.tags[1]", "y", String},
+		{"user.ok", "true", Bool},
+		{"user.none", "null", Null},
+		{"items[1].price", "2", Number},
+		{`"a.b".c`, "dotted", String},
+		{"user.missing", "", Missing},
+		{"items[5].price", "", Missing},
+		{"id", "", Missing}, // only at the top level
+	}
+	for _, tt := range tests {
+		v, k := MustParse(tt.path).Get(doc)
+		if k != tt.kind {
+			t.Errorf("%s: kind %s, want %s", tt.path, k, tt.kind)
+			continue
+		}
+		if k == Missing {
+			continue
+		}
+		text, err := AppendText(nil, v, k)
+		if err != nil || string(text) != tt.text {
+			t.Errorf("%s: text %q (%v), want %q", tt.path, text, err, tt.text)
+		}
+	}
+	if v, k := MustParse("$").Get([]byte(` "top" `)); k != String || string(v) != "top" {
+		t.Errorf("root of a string document: %q %s", v, k)
+	}
+	for _, bad := range []string{``, `not json`, `{"user": `, `{"user": {"id": }}`} {
+		if v, k := MustParse("user.id").Get([]byte(bad)); k != Missing {
+			t.Errorf("Get on %q = %q %s; want Missing", bad, v, k)
+		}
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "tab\tnl\ncr\r\x01\x1f", "é世界", "bad\xffutf8", "\u2028"} {
+		got := AppendString(nil, []byte(s))
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("AppendString(%q) = %s: not JSON: %v", s, got, err)
+			continue
+		}
+		want := string([]rune(s)) // invalid UTF-8 becomes U+FFFD
+		if back != want {
+			t.Errorf("AppendString(%q) round-trips to %q", s, back)
+		}
+	}
+	if _, err := AppendUnescaped(nil, []byte(`bad \x escape`)); err == nil {
+		t.Error("AppendUnescaped accepted a malformed escape")
+	}
+}
+
+func TestNum(t *testing.T) {
+	tests := []struct {
+		in   string
+		ok   bool
+		out  string
+		isFl bool
+	}{
+		{"42", true, "42", false},
+		{"-7", true, "-7", false},
+		{"1.5", true, "1.5", true},
+		{"1e3", true, "1000", true},
+		{"9223372036854775808", true, "9223372036854776000", true},
+		{"1e-7", true, "1e-7", true},
+		{"1e300", true, "1e+300", true},
+		{"", false, "", false},
+		{"NaN", false, "", false},
+		{"Inf", false, "", false},
+		{"-Infinity", false, "", false},
+		{"1e999", false, "", false},
+		{"12abc", false, "", false},
+		{"abc", false, "", false},
+	}
+	for _, tt := range tests {
+		n, ok := ParseNum([]byte(tt.in))
+		if ok != tt.ok {
+			t.Errorf("ParseNum(%q) ok=%v, want %v", tt.in, ok, tt.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if got := string(n.Append(nil)); got != tt.out || n.IsFloat != tt.isFl {
+			t.Errorf("ParseNum(%q) = %s (float %v), want %s (float %v)", tt.in, got, n.IsFloat, tt.out, tt.isFl)
+		}
+	}
+	if got := string(AppendFloat(nil, math.NaN())); got != "null" {
+		t.Errorf("AppendFloat(NaN) = %s", got)
+	}
+}
+
+func TestGetAllocs(t *testing.T) {
+	doc := []byte(`{"user": {"id": 42, "name": "Ann \u00e9"}, "n": 3}`)
+	p := MustParse("user.name")
+	buf := make([]byte, 0, 64)
+	allocs := testing.AllocsPerRun(1000, func() {
+		v, k := p.Get(doc)
+		buf, _ = AppendText(buf[:0], v, k)
+		buf = AppendString(buf[:0], v)
+		_, _ = ParseNum([]byte("3.25"))
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per lookup, want 0", allocs)
+	}
+}
+
+func FuzzGet(f *testing.F) {
+	f.Add([]byte(`{"a": {"b": [1, "x\u00e9"]}}`), "a.b[1]")
+	f.Add([]byte(`[{"a": 1}]`), "[0].a")
+	f.Fuzz(func(t *testing.T, doc []byte, path string) {
+		p, err := Parse(path)
+		if err != nil {
+			return
+		}
+		v, k := p.Get(doc)
+		_, _ = AppendText(nil, v, k)
+		_ = AppendJSON(nil, v, k)
+		_, _ = ParseNum(v)
+		_ = AppendString(nil, doc)
+	})
+}
+
+func BenchmarkGet(b *testing.B) {
+	doc := []byte(`{"id": 1, "user": {"id": 42, "name": "Ann", "tags": ["x", "y"]}, "price": 12.5, "text": "some longer text here"}`)
+	p := MustParse("user.name")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, k := p.Get(doc); k != String {
+			b.Fatal(k)
+		}
+	}
+}
