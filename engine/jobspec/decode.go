@@ -12,7 +12,7 @@ import (
 )
 
 // TopLevelFields are the fields a job file may have.
-var TopLevelFields = []string{"apiVersion", "name", "parallelism", "max-parallelism", "on-error", "config", "sources", "operators", "sinks"}
+var TopLevelFields = []string{"apiVersion", "name", "parallelism", "max-parallelism", "on-error", "dead-letter-path", "config", "sources", "operators", "sinks"}
 
 // StructuralFields are the node fields jobspec reads itself; every other
 // field of a node goes to its Params. Components must not use these names.
@@ -41,6 +41,7 @@ func (d *decoder) spec(root *yaml.Node) *Spec {
 	seen := map[string]bool{}
 	var parallelism *entry
 	onError := params.Value{V: OnErrorFail, Pos: params.Pos{File: d.file}}
+	var deadLetter params.Value
 	for _, e := range d.mapping(r, "", 0) {
 		seen[e.key] = true
 		d.sections[e.key] = d.pos(e.k)
@@ -69,6 +70,14 @@ func (d *decoder) spec(root *yaml.Node) *Spec {
 			if v, ok := d.enum(e, e.key, OnErrorPolicies); ok {
 				s.OnError = v
 				onError = params.Value{V: v, Pos: d.pos(e.v)}
+			}
+		case "dead-letter-path":
+			if v, ok := d.str(e, e.key); ok {
+				s.DeadLetterPath = v
+				deadLetter = params.Value{V: v, Pos: d.pos(e.v)}
+				if strings.TrimSpace(v) == "" {
+					d.c.add(d.pos(e.v), e.key, "must not be empty")
+				}
 			}
 		case "config":
 			v := d.value(e.v, "config", 1)
@@ -104,6 +113,9 @@ func (d *decoder) spec(root *yaml.Node) *Spec {
 		n.onError = onError
 		if n.OnError != "" {
 			n.onError = params.Value{V: n.OnError, Pos: n.fieldPos["on-error"]}
+		}
+		if _, own := n.values["dead-letter-path"]; !own && deadLetter.V != nil && n.onError.V == OnErrorDeadLetter {
+			n.deadLetter = deadLetter
 		}
 		if n.Parallelism > s.MaxParallelism {
 			d.c.add(n.fieldPos["parallelism"], n.Path()+".parallelism", "%d is more than max-parallelism %d", n.Parallelism, s.MaxParallelism)

@@ -63,6 +63,18 @@ func (o Overrides) Apply(s *Spec) (*Spec, error) {
 	return spec, err
 }
 
+// Override applies sets (key=value) and, when positive, a new default
+// parallelism to s in place; on error s is unchanged. It is Overrides.Apply
+// for callers that keep one *Spec.
+func (s *Spec) Override(sets []string, parallelism int) error {
+	n, err := Overrides{Set: sets, Parallelism: parallelism}.Apply(s)
+	if err != nil {
+		return err
+	}
+	*s = *n
+	return nil
+}
+
 type applier struct {
 	root   *yaml.Node
 	origin map[*yaml.Node]string
@@ -91,7 +103,7 @@ func (a *applier) set(kv string) {
 	switch segs[0] {
 	case "apiVersion":
 		fail("apiVersion cannot be overridden")
-	case "name", "parallelism", "max-parallelism", "on-error":
+	case "name", "parallelism", "max-parallelism", "on-error", "dead-letter-path":
 		if len(segs) > 1 {
 			fail("%s has no fields", segs[0])
 			return

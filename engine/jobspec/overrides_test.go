@@ -161,3 +161,29 @@ func TestOverridesThroughAlias(t *testing.T) {
 		t.Errorf("fields a.id=%q b.id=%q b.name=%q, want int, string, string", af.String("id", ""), bf.String("id", ""), bf.String("name", ""))
 	}
 }
+
+func TestSpecOverride(t *testing.T) {
+	s := loadGood(t, "wordcount.yaml")
+	if err := s.Override([]string{"sources.lines.path=/y"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if s.Node("lines").NewParams().String("path", "") != "/y" || s.Parallelism != 2 {
+		t.Errorf("Override did not change the spec in place")
+	}
+	if err := s.Override([]string{"nope=1"}, 0); err == nil {
+		t.Error("Override accepted an unknown field")
+	}
+	if s.Node("lines").NewParams().String("path", "") != "/y" {
+		t.Errorf("a failed Override changed the spec")
+	}
+	// Overrides stack: a second one sees the first.
+	if err := s.Override([]string{"operators.counts.parallelism=1"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if s.ParallelismOf(s.Node("counts")) != 1 || s.Node("lines").NewParams().String("path", "") != "/y" {
+		t.Errorf("a second Override lost the first")
+	}
+	if v, _ := s.Node("lines").NewParams().Raw("path"); v.Pos.String() != "--set sources.lines.path" {
+		t.Errorf("position of an earlier override: %q", v.Pos)
+	}
+}

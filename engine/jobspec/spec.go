@@ -124,6 +124,9 @@ type Spec struct {
 	MaxParallelism int
 	// OnError is the default on-error policy (default fail).
 	OnError string
+	// DeadLetterPath is the default file for records set aside by the
+	// dead-letter policy ("" for none).
+	DeadLetterPath string
 	// Config holds engine settings (memory, checkpointing, ...); the
 	// runtime reads and validates them.
 	Config *params.Params
@@ -156,19 +159,22 @@ type Node struct {
 	// OnError is "" for the job's default.
 	OnError string
 	// Params carries every field that is not structural, for the registry
-	// builder. It also holds the effective on-error policy under "on-error",
-	// already marked read, so builders of components that meet bad records
-	// can read it and others need not.
+	// builder. It also holds the effective on-error policy under "on-error"
+	// and, for nodes whose policy is dead-letter and that set no
+	// dead-letter-path of their own, the job's dead-letter-path. Both are
+	// marked read, so builders of components that meet bad records can read
+	// them (see engine/onerror) and others need not.
 	Params *params.Params
 	// Pos is where the node's mapping starts.
 	Pos params.Pos
 
-	index     int
-	values    map[string]params.Value
-	onError   params.Value // effective policy, with where it was written
-	fieldPos  map[string]params.Pos
-	inputPos  []params.Pos
-	defaulted bool // Inputs were not written: the previous node
+	index      int
+	values     map[string]params.Value
+	onError    params.Value // effective policy, with where it was written
+	deadLetter params.Value // the job's dead-letter-path, when the node inherits it
+	fieldPos   map[string]params.Pos
+	inputPos   []params.Pos
+	defaulted  bool // Inputs were not written: the previous node
 }
 
 // Path is the node's place in the file, e.g. "operators[1]".
@@ -182,8 +188,15 @@ func (n *Node) NewParams() *params.Params {
 		vals[k] = v
 	}
 	vals["on-error"] = n.onError
+	if n.deadLetter.V != nil {
+		vals["dead-letter-path"] = n.deadLetter
+	}
 	p := params.New(n.Path(), n.Pos, vals)
-	p.Raw("on-error") // always available, never "unknown"
+	// Always available, never reported as unknown.
+	p.Raw("on-error")
+	if n.deadLetter.V != nil {
+		p.Raw("dead-letter-path")
+	}
 	return p
 }
 
