@@ -16,24 +16,24 @@ const (
 )
 
 const (
-	// EntryHeaderSize: Bytes of the fixed header of every batch entry.
-	EntryHeaderSize uint32 = 24
-	// HeaderPrefixSize: Bytes before each record header's key and value (u32 key
-	// length, u32 value length).
-	HeaderPrefixSize uint32 = 8
-	// ControlBlockSize: Bytes of the guest's control block.
-	ControlBlockSize uint32 = 20
-	// NoEntry: current_entry value when no input entry is being processed (u32
-	// max).
-	NoEntry uint32 = 4294967295
-	// NoTimestamp: Timestamp of a record without event time (i64 min).
-	NoTimestamp int64 = -9223372036854775808
-	// DefaultInputCapacity: Input buffer size the host asks for at init unless
-	// configured.
-	DefaultInputCapacity uint32 = 262144
-	// DefaultOutputCapacity: Output buffer size the host asks for at init unless
-	// configured.
-	DefaultOutputCapacity uint32 = 262144
+	// EntryHeaderSize (u32): Bytes of the fixed header of every batch entry.
+	EntryHeaderSize = 24
+	// HeaderPrefixSize (u32): Bytes before each record header's key and value (u32
+	// key length, u32 value length).
+	HeaderPrefixSize = 8
+	// ControlBlockSize (u32): Bytes of the guest's control block.
+	ControlBlockSize = 20
+	// NoEntry (u32): current_entry value when no input entry is being processed
+	// (u32 max).
+	NoEntry = 4294967295
+	// NoTimestamp (i64): Timestamp of a record without event time (i64 min).
+	NoTimestamp = -9223372036854775808
+	// DefaultInputCapacity (u32): Input buffer size the host asks for at init
+	// unless configured.
+	DefaultInputCapacity = 262144
+	// DefaultOutputCapacity (u32): Output buffer size the host asks for at init
+	// unless configured.
+	DefaultOutputCapacity = 262144
 )
 
 // Offsets of the fields of a batch entry's fixed header.

@@ -303,8 +303,8 @@ func (s *Spec) goConstants(pkg string, host bool) string {
 
 	b.WriteString("const (\n")
 	for _, c := range s.Constants {
-		goComment(&b, "", camel(c.Name)+": "+c.Doc)
-		fmt.Fprintf(&b, "%s %s = %s\n", camel(c.Name), goType(c.Type), c.Value)
+		goComment(&b, "", fmt.Sprintf("%s (%s): %s", camel(c.Name), c.Type, c.Doc))
+		fmt.Fprintf(&b, "%s = %s\n", camel(c.Name), c.Value)
 	}
 	b.WriteString(")\n\n")
 
