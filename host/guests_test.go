@@ -55,7 +55,9 @@ type buildError struct {
 	err       error
 }
 
-func (e *buildError) Error() string { return "building guest " + e.name + ": " + e.err.Error() + "\n" + e.out }
+func (e *buildError) Error() string {
+	return "building guest " + e.name + ": " + e.err.Error() + "\n" + e.out
+}
 
 // guest returns the path of a built Go guest.
 func guest(t testing.TB, name string) string {

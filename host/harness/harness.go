@@ -299,18 +299,18 @@ type taskContext struct {
 	counters  map[string]*counter
 }
 
-func (c *taskContext) Context() context.Context    { return c.ctx }
-func (c *taskContext) TaskName() string            { return c.name + " (1/1)" }
-func (c *taskContext) OperatorName() string        { return c.name }
-func (c *taskContext) Subtask() int                { return 0 }
-func (c *taskContext) Parallelism() int            { return 1 }
-func (c *taskContext) MaxParallelism() int         { return c.maxP }
-func (c *taskContext) Attempt() int                { return 0 }
-func (c *taskContext) Logger() *slog.Logger        { return c.logger }
-func (c *taskContext) ProcessingTime() time.Time   { return time.UnixMilli(c.procTime) }
-func (c *taskContext) CurrentWatermark() int64     { return c.watermark }
-func (c *taskContext) KeyedState() api.KeyedState  { return c.ks }
-func (c *taskContext) Timers() api.TimerService    { return c.timers }
+func (c *taskContext) Context() context.Context   { return c.ctx }
+func (c *taskContext) TaskName() string           { return c.name + " (1/1)" }
+func (c *taskContext) OperatorName() string       { return c.name }
+func (c *taskContext) Subtask() int               { return 0 }
+func (c *taskContext) Parallelism() int           { return 1 }
+func (c *taskContext) MaxParallelism() int        { return c.maxP }
+func (c *taskContext) Attempt() int               { return 0 }
+func (c *taskContext) Logger() *slog.Logger       { return c.logger }
+func (c *taskContext) ProcessingTime() time.Time  { return time.UnixMilli(c.procTime) }
+func (c *taskContext) CurrentWatermark() int64    { return c.watermark }
+func (c *taskContext) KeyedState() api.KeyedState { return c.ks }
+func (c *taskContext) Timers() api.TimerService   { return c.timers }
 func (c *taskContext) SideOutput(tag string) api.Output {
 	s, ok := c.sides[tag]
 	if !ok {
@@ -360,10 +360,14 @@ func (s *timerService) del(d api.TimeDomain, ts int64) error {
 	return nil
 }
 
-func (s *timerService) RegisterEventTimeTimer(ts int64) error      { return s.add(api.EventTime, ts) }
-func (s *timerService) RegisterProcessingTimeTimer(ts int64) error { return s.add(api.ProcessingTime, ts) }
-func (s *timerService) DeleteEventTimeTimer(ts int64) error        { return s.del(api.EventTime, ts) }
-func (s *timerService) DeleteProcessingTimeTimer(ts int64) error   { return s.del(api.ProcessingTime, ts) }
+func (s *timerService) RegisterEventTimeTimer(ts int64) error { return s.add(api.EventTime, ts) }
+func (s *timerService) RegisterProcessingTimeTimer(ts int64) error {
+	return s.add(api.ProcessingTime, ts)
+}
+func (s *timerService) DeleteEventTimeTimer(ts int64) error { return s.del(api.EventTime, ts) }
+func (s *timerService) DeleteProcessingTimeTimer(ts int64) error {
+	return s.del(api.ProcessingTime, ts)
+}
 
 // next removes and returns the earliest timer of domain at or before upTo.
 func (s *timerService) next(d api.TimeDomain, upTo int64) (api.Timer, bool) {
