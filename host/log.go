@@ -27,6 +27,8 @@ type guestLog struct {
 	logger  *slog.Logger
 	line    []byte
 	tailBuf []byte
+	// headline is the guest's last "panic: ..." or "fatal error: ..." line.
+	headline string
 	tokens  float64
 	last    time.Time
 	dropped int
@@ -54,6 +56,9 @@ func (g *guestLog) Write(p []byte) (int, error) {
 		}
 		if len(g.line) < logLineMax {
 			g.line = append(g.line, p[:min(i, logLineMax-len(g.line))]...)
+		}
+		if bytes.HasPrefix(g.line, []byte("panic: ")) || bytes.HasPrefix(g.line, []byte("fatal error: ")) {
+			g.headline = string(g.line)
 		}
 		g.log(slog.LevelInfo, g.line)
 		g.line = g.line[:0]
@@ -96,8 +101,12 @@ func (g *guestLog) log(level slog.Level, msg []byte) {
 	g.logger.Log(context.Background(), level, string(msg), "source", "guest")
 }
 
-// tail returns the last output of the guest on one line, or "".
+// tail returns what the guest printed last, on one line, or "": its panic
+// message if it panicked, else its last bytes of output.
 func (g *guestLog) tail() string {
+	if g.headline != "" {
+		return g.headline
+	}
 	s := strings.TrimSpace(string(g.tailBuf))
 	return strings.Join(strings.Fields(s), " ")
 }
