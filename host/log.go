@@ -29,9 +29,9 @@ type guestLog struct {
 	tailBuf []byte
 	// headline is the guest's last "panic: ..." or "fatal error: ..." line.
 	headline string
-	tokens  float64
-	last    time.Time
-	dropped int
+	tokens   float64
+	last     time.Time
+	dropped  int
 }
 
 func newGuestLog(actx api.Context, fallback *slog.Logger, module string) *guestLog {
