@@ -1,8 +1,6 @@
 package heap
 
 import (
-	"unsafe"
-
 	"github.com/freshet/freshet/engine/state/internal/keyed"
 )
 
@@ -108,25 +106,6 @@ func dropExpired(elems []cell, now int64) []cell {
 	}
 	clear(elems[j:])
 	return elems[:j]
-}
-
-// overlaps reports whether a and b share memory.
-func overlaps(a, b []byte) bool {
-	if cap(a) == 0 || cap(b) == 0 {
-		return false
-	}
-	pa := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
-	pb := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return pa < pb+uintptr(cap(b)) && pb < pa+uintptr(cap(a))
-}
-
-// adopt keeps out, the result of a user function given buf as dst, as the
-// next dst buffer when it grew and shares no memory with the inputs.
-func adopt(buf, out, in1, in2 []byte) []byte {
-	if cap(out) > cap(buf) && !overlaps(out, in1) && !overlaps(out, in2) {
-		return out[:0]
-	}
-	return buf
 }
 
 type valueState struct {
@@ -239,7 +218,7 @@ func (s *reducingState) Add(v []byte) error {
 	} else {
 		out := st.desc.Reduce(c.v, v, b.scratch[:0])
 		c.v = assign(c.v, out)
-		b.scratch = adopt(b.scratch, out, c.v, v)
+		b.scratch = keyed.Adopt(b.scratch, out, c.v, v)
 	}
 	c.exp = st.expiry(now)
 	return nil
@@ -275,11 +254,11 @@ func (s *aggregatingState) Add(in []byte) error {
 	acc := c.v
 	if acc == nil {
 		acc = agg.CreateAccumulator(b.scratch2[:0])
-		b.scratch2 = adopt(b.scratch2, acc, in, nil)
+		b.scratch2 = keyed.Adopt(b.scratch2, acc, in, nil)
 	}
 	out := agg.Add(acc, in, b.scratch[:0])
 	c.v = assign(c.v, out)
-	b.scratch = adopt(b.scratch, out, acc, in)
+	b.scratch = keyed.Adopt(b.scratch, out, acc, in)
 	c.exp = st.expiry(now)
 	return nil
 }
@@ -295,7 +274,7 @@ func (s *aggregatingState) Get() ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	res := st.desc.Aggregate.Result(c.v, b.result[:0])
-	b.result = adopt(b.result, res, c.v, nil)
+	b.result = keyed.Adopt(b.result, res, c.v, nil)
 	return res, true, nil
 }
 

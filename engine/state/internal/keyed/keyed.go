@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/keygroup"
@@ -246,4 +247,24 @@ func Clock(opts state.Options) func() time.Time {
 		return opts.Now
 	}
 	return time.Now
+}
+
+// Overlaps reports whether a and b share memory.
+func Overlaps(a, b []byte) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	pa := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	pb := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(cap(b)) && pb < pa+uintptr(cap(a))
+}
+
+// Adopt returns the buffer to pass as dst to the next call of a user
+// function (Reduce, Aggregate) that was given buf and returned out: out when
+// it grew beyond buf and shares no memory with the call's inputs, else buf.
+func Adopt(buf, out, in1, in2 []byte) []byte {
+	if cap(out) > cap(buf) && !Overlaps(out, in1) && !Overlaps(out, in2) {
+		return out[:0]
+	}
+	return buf
 }
