@@ -85,7 +85,7 @@ func Build(p *params.Params) (func() (api.Source, error), error) {
 			g.jsonName = jsonKey(name)
 			cfg.fields = append(cfg.fields, g)
 		}
-	} else if p.Has("fields") {
+	} else if _, ok := p.Raw("fields"); ok {
 		p.Errorf("fields", "fields are only used with value: json")
 	}
 	if err := p.Err(); err != nil {

@@ -199,40 +199,49 @@ func (s *Source) closeFile() error {
 	return err
 }
 
-func trimNL(b []byte) []byte {
+// trimEOL drops a trailing '\n' and then a trailing '\r'.
+func trimEOL(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\n' {
-		return b[:n-1]
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
 	}
 	return b
 }
 
-// readLine returns the next line without its '\n'. At the end of the file it
-// returns the last, unterminated line (maybe empty) and io.EOF. A line longer
-// than maxLine is consumed whole, and its first KiB returned with tooLong.
-func (s *Source) readLine() (line []byte, tooLong bool, err error) {
+// readLine reads the next line and returns it without its line end ('\n'
+// or "\r\n"); found is false when the file had no more bytes. At the end of
+// the file err is io.EOF, with or without a last, unterminated line. A line
+// longer than maxLine is consumed whole, and its first KiB returned with
+// tooLong.
+func (s *Source) readLine() (line []byte, found, tooLong bool, err error) {
 	line, err = s.rd.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
-		line = trimNL(line)
+		found = len(line) > 0
+		line = trimEOL(line)
 		if len(line) > s.maxLine {
-			return line[:min(len(line), 1024)], true, err
+			return line[:min(len(line), 1024)], found, true, err
 		}
-		return line, false, err
+		return line, found, false, err
 	}
-	s.long = append(s.long[:0], line...)
+	// Keep at most maxLine+2 bytes (room for "\r\n"): enough to tell
+	// whether the line is too long.
+	keep := s.maxLine + 2
+	s.long = append(s.long[:0], line[:min(len(line), keep)]...)
 	for err == bufio.ErrBufferFull {
 		line, err = s.rd.ReadSlice('\n')
-		if !tooLong {
-			s.long = append(s.long, line...)
-			if len(trimNL(s.long)) > s.maxLine {
-				tooLong = true
-				s.long = s.long[:min(len(s.long), 1024)]
-			}
+		if room := keep - len(s.long); room > 0 {
+			s.long = append(s.long, line[:min(len(line), room)]...)
+		} else {
+			tooLong = true
 		}
 	}
-	if tooLong {
-		return s.long, true, err
+	line = trimEOL(s.long)
+	if tooLong || len(line) > s.maxLine {
+		return line[:min(len(line), 1024)], true, true, err
 	}
-	return trimNL(s.long), false, err
+	return line, true, false, err
 }
 
 // Poll emits up to out.Budget() lines.
@@ -247,9 +256,12 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 				return api.MoreAvailable, err
 			}
 		}
-		line, tooLong, err := s.readLine()
+		line, found, tooLong, err := s.readLine()
 		eof := err == io.EOF
 		switch {
+		case err != nil && !eof:
+			return api.MoreAvailable, fmt.Errorf("file source: reading %s after line %d: %w", s.name, s.lineNo, err)
+		case !found:
 		case tooLong:
 			s.lineNo++
 			n++
@@ -257,14 +269,12 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 			if herr := s.emitter.Bad(s.name, s.lineNo, line, bad); herr != nil {
 				return api.MoreAvailable, herr
 			}
-		case err == nil || (eof && len(line) > 0):
+		default:
 			s.lineNo++
 			n++
 			if herr := s.emitter.Emit(out, s.name, s.lineNo, line); herr != nil {
 				return api.MoreAvailable, herr
 			}
-		case !eof:
-			return api.MoreAvailable, fmt.Errorf("file source: reading %s after line %d: %w", s.name, s.lineNo, err)
 		}
 		if eof {
 			if err := s.closeFile(); err != nil {

@@ -223,7 +223,8 @@ func (s *StdinSource) line(out api.SourceContext, tail []byte) error {
 		line = s.carry
 	}
 	defer func() { s.carry, s.tooLong = s.carry[:0], false }()
-	if s.tooLong || len(bytes.TrimSuffix(line, []byte{'\r'})) > s.maxLine {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if s.tooLong || len(line) > s.maxLine {
 		bad := fmt.Errorf("%w: line longer than max-line-size (%d bytes)", onerror.ErrMalformed, s.maxLine)
 		return s.emitter.Bad("stdin", s.lineNo, line[:min(len(line), 1024)], bad)
 	}

@@ -38,13 +38,9 @@ type Emitter struct {
 	Handler *onerror.Handler
 }
 
-// Emit emits line (without its '\n'; a trailing '\r' is dropped) read from
-// name at line number n (from 1). It returns an error only when the on-error
-// policy fails the task.
+// Emit emits line (without its line end) read from name at line number n
+// (from 1). It returns an error only when the on-error policy fails the task.
 func (e *Emitter) Emit(out api.SourceContext, name string, n int64, line []byte) error {
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
 	if e.Format == JSON {
 		if blank(line) {
 			return nil
