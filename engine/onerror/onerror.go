@@ -9,7 +9,10 @@
 //
 // A source reads its Policy once, when the job is built (FromParams), makes
 // one Handler per subtask in Open (Policy.NewHandler) and calls
-// Handler.Handle for every bad record. A connector with another dead-letter
+// Handler.Handle for every bad record. The dead-letter file is opened (and
+// created) when the handler is made, so an unwritable path fails the task at
+// start; subtasks and sources of one process that name the same file share
+// one handle and never interleave lines. A connector with another dead-letter
 // destination (a Kafka topic) supplies its own DeadLetterWriter with the
 // DeadLetterTo option; the JSON shape of a dead letter stays the same.
 package onerror
@@ -18,6 +21,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unicode/utf8"
 
@@ -246,9 +250,7 @@ type Handler struct {
 	action Action
 	dead   DeadLetterWriter
 	count  api.Counter
-	log    interface {
-		Warn(msg string, args ...any)
-	}
+	log    *slog.Logger
 	warned bool
 }
 
