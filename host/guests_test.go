@@ -22,8 +22,12 @@ var guests struct {
 }
 
 var goGuests = map[string][2]string{ // name -> module dir, package
-	"kitchen":   {"testdata/guests", "./kitchen"},
-	"tokenizer": {"../plugins/go", "./tokenizer"},
+	"kitchen":      {"testdata/guests", "./kitchen"},
+	"tokenizer":    {"../plugins/go", "./tokenizer"},
+	"json-extract": {"../plugins/go", "./json-extract"},
+	"fraud":        {"../plugins/go", "./fraud"},
+	"nexmark":      {"../plugins/go", "./nexmark"},
+	"window-stats": {"../plugins/go", "./window-stats"},
 }
 
 func buildGuests() {
