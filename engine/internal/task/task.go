@@ -1,0 +1,531 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/graph"
+	"github.com/freshet/freshet/engine/internal/codec"
+	"github.com/freshet/freshet/engine/internal/network"
+	"github.com/freshet/freshet/engine/keygroup"
+	"github.com/freshet/freshet/engine/memory"
+	"github.com/freshet/freshet/engine/state"
+)
+
+// State is the lifecycle state of a task.
+type State int32
+
+const (
+	Created State = iota
+	Running
+	Finished
+	Canceled
+	Failed
+)
+
+func (s State) String() string {
+	switch s {
+	case Created:
+		return "CREATED"
+	case Running:
+		return "RUNNING"
+	case Finished:
+		return "FINISHED"
+	case Canceled:
+		return "CANCELED"
+	case Failed:
+		return "FAILED"
+	}
+	return "UNKNOWN"
+}
+
+// Terminal reports whether s is final.
+func (s State) Terminal() bool { return s >= Finished }
+
+// Deployment describes one subtask to run.
+type Deployment struct {
+	JobID   string
+	Graph   *graph.JobGraph
+	Vertex  *graph.JobVertex
+	Subtask int
+	Attempt int
+}
+
+// Name is "vertex name (i/p)".
+func (d *Deployment) Name() string {
+	return fmt.Sprintf("%s (%d/%d)", d.Vertex.Name, d.Subtask+1, d.Vertex.Parallelism)
+}
+
+// StateFactory makes the keyed state backend of one keyed operator subtask.
+type StateFactory func(opts state.Options) (state.Backend, error)
+
+// Env is what the TaskManager gives its tasks.
+type Env struct {
+	Network *network.Network
+	Memory  *memory.Manager
+	State   StateFactory
+	Logger  *slog.Logger
+	// Dir is a local working directory for state backends.
+	Dir string
+	// BufferTimeout bounds how long a partly filled output buffer waits
+	// before it is sent while the task is busy (default 100 ms).
+	BufferTimeout time.Duration
+	// SourceBatch is the number of records a source is asked for per poll.
+	SourceBatch int
+	// OnState is called on every state change of the task.
+	OnState func(t *Task, s State, err error)
+}
+
+// Task is one running subtask.
+type Task struct {
+	d   Deployment
+	env Env
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	state atomic.Int32
+	err   error
+
+	nodes   []*opRuntime // chain, in order; nodes[0] is the head
+	source  api.Source
+	srcCtx  *sourceContext
+	gate    *network.InputGate
+	readers []codec.Reader
+	inBatch *api.Batch
+	chWM    []int64
+	chEnded []bool
+	nEnded  int
+	pools   []*memory.Pool
+	writers []*network.RecordWriter
+
+	watermark int64
+	wm        atomic.Int64 // watermark, for readers outside the task
+	lastFlush time.Time
+	mailbox   chan func() error
+
+	// Time accounting, in nanoseconds.
+	idle, backPressured atomic.Int64
+	started             atomic.Int64
+}
+
+// New prepares a task; Run executes it.
+func New(d Deployment, env Env) *Task {
+	if env.BufferTimeout <= 0 {
+		env.BufferTimeout = 100 * time.Millisecond
+	}
+	if env.SourceBatch <= 0 {
+		env.SourceBatch = 1024
+	}
+	if env.Logger == nil {
+		env.Logger = slog.Default()
+	}
+	t := &Task{d: d, env: env, done: make(chan struct{}), mailbox: make(chan func() error, 16), watermark: api.MinWatermark}
+	t.log = env.Logger.With("job", d.JobID, "task", d.Name())
+	t.ctx, t.cancel = context.WithCancelCause(context.Background())
+	for _, n := range d.Vertex.Nodes {
+		t.nodes = append(t.nodes, &opRuntime{task: t, node: n, out: api.NewBatch(256), watermark: api.MinWatermark})
+	}
+	t.wm.Store(api.MinWatermark)
+	return t
+}
+
+// Deployment returns what the task runs.
+func (t *Task) Deployment() *Deployment { return &t.d }
+
+// State returns the task's current state.
+func (t *Task) State() State { return State(t.state.Load()) }
+
+// Err returns the failure cause of a failed task.
+func (t *Task) Err() error {
+	<-t.done
+	return t.err
+}
+
+// Done is closed when the task has stopped.
+func (t *Task) Done() <-chan struct{} { return t.done }
+
+// Cancel stops the task; it ends in state Canceled unless it already ended.
+func (t *Task) Cancel() { t.cancel(context.Canceled) }
+
+// Post runs fn on the task goroutine between batches. It returns false if
+// the mailbox is full or the task has stopped.
+func (t *Task) Post(fn func() error) bool {
+	select {
+	case <-t.done:
+		return false
+	case t.mailbox <- fn:
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *Task) setState(s State, err error) {
+	t.state.Store(int32(s))
+	if t.env.OnState != nil {
+		t.env.OnState(t, s, err)
+	}
+}
+
+// Run executes the task until it finishes, fails or is cancelled.
+func (t *Task) Run() {
+	defer close(t.done)
+	t.started.Store(time.Now().UnixNano())
+	t.setState(Running, nil)
+	err := t.runProtected()
+	cleanupErr := t.cleanup()
+	if err == nil {
+		err = cleanupErr
+	}
+	switch {
+	case err == nil:
+		t.setState(Finished, nil)
+	case errors.Is(context.Cause(t.ctx), context.Canceled) && t.ctx.Err() != nil:
+		t.setState(Canceled, nil)
+	default:
+		t.err = err
+		t.log.Error("task failed", "err", err)
+		t.setState(Failed, err)
+	}
+	t.cancel(context.Canceled)
+}
+
+func (t *Task) runProtected() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Debug("panic in task", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s: panic: %v", t.d.Name(), r)
+		}
+	}()
+	if err := t.setup(); err != nil {
+		return err
+	}
+	if t.source != nil {
+		return t.runSource()
+	}
+	return t.runGate()
+}
+
+// setup builds the chain, opens operators and connects the network.
+func (t *Task) setup() error {
+	v := t.d.Vertex
+	jg := t.d.Graph
+	byID := map[int]*opRuntime{}
+	for _, o := range t.nodes {
+		byID[o.node.ID] = o
+	}
+	for _, e := range v.Internal {
+		from := byID[e.From]
+		from.next = append(from.next, byID[e.To])
+	}
+	// Output writers, one per network edge.
+	for _, je := range v.Outputs {
+		from := byID[je.Edge.From]
+		nCons := je.Target.Parallelism
+		var chans []*network.Channel
+		if je.Edge.Partitioning == graph.Forward {
+			chans = []*network.Channel{t.env.Network.Channel(network.ChannelID{Job: t.d.JobID, Edge: je.ID, Producer: t.d.Subtask, Consumer: t.d.Subtask})}
+		} else {
+			for c := 0; c < nCons; c++ {
+				chans = append(chans, t.env.Network.Channel(network.ChannelID{Job: t.d.JobID, Edge: je.ID, Producer: t.d.Subtask, Consumer: c}))
+			}
+		}
+		poolName := fmt.Sprintf("%s/%s/out-%d", t.d.JobID, t.d.Name(), je.ID)
+		pool, err := t.env.Memory.CreatePool(poolName, len(chans)*(t.env.Network.Credits()+1))
+		if err != nil {
+			return fmt.Errorf("allocating network buffers for %s: %w", t.d.Name(), err)
+		}
+		t.pools = append(t.pools, pool)
+		w := network.NewRecordWriter(chans, pool, je.Edge.Partitioning, je.Edge.KeySelector, jg.MaxParallelism, t.d.Subtask, &t.backPressured)
+		t.writers = append(t.writers, w)
+		if je.Edge.SideOutput != "" {
+			from.sideWriters(je.Edge.SideOutput, w)
+		} else {
+			from.writers = append(from.writers, w)
+		}
+	}
+	for _, e := range v.Internal {
+		if e.SideOutput != "" {
+			return fmt.Errorf("side output %q of %q cannot be chained", e.SideOutput, t.d.Graph.Stream.Nodes[e.From].Name)
+		}
+	}
+	// Input gate.
+	if len(v.Inputs) > 0 {
+		var chans []*network.Channel
+		var inputs []int
+		for _, je := range v.Inputs {
+			if je.Edge.Partitioning == graph.Forward {
+				chans = append(chans, t.env.Network.Channel(network.ChannelID{Job: t.d.JobID, Edge: je.ID, Producer: t.d.Subtask, Consumer: t.d.Subtask}))
+				inputs = append(inputs, je.Edge.Input)
+				continue
+			}
+			for p := 0; p < je.Source.Parallelism; p++ {
+				chans = append(chans, t.env.Network.Channel(network.ChannelID{Job: t.d.JobID, Edge: je.ID, Producer: p, Consumer: t.d.Subtask}))
+				inputs = append(inputs, je.Edge.Input)
+			}
+		}
+		t.gate = network.NewInputGate(chans, inputs)
+		t.readers = make([]codec.Reader, len(chans))
+		t.chWM = make([]int64, len(chans))
+		for i := range t.chWM {
+			t.chWM[i] = api.MinWatermark
+		}
+		t.chEnded = make([]bool, len(chans))
+		t.inBatch = api.NewBatch(1024)
+	}
+	// Open the head source and every operator, downstream first so that a
+	// source never emits into an operator that is not open yet.
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		o := t.nodes[i]
+		if err := o.open(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Task) cleanup() error {
+	var errs []error
+	for _, o := range t.nodes {
+		if err := o.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, w := range t.writers {
+		w.Close()
+	}
+	if t.gate != nil {
+		t.gate.Close()
+	}
+	for _, p := range t.pools {
+		p.Destroy()
+	}
+	return errors.Join(errs...)
+}
+
+// runSource is the mailbox loop of a task whose head is a source.
+func (t *Task) runSource() error {
+	head := t.nodes[0]
+	var wake <-chan struct{}
+	if w, ok := t.source.(api.Waker); ok {
+		wake = w.Wake()
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	backoff := time.Millisecond
+	for {
+		if err := t.drainMailbox(); err != nil {
+			return err
+		}
+		if err := t.ctx.Err(); err != nil {
+			return context.Cause(t.ctx)
+		}
+		status, err := t.source.Poll(t.srcCtx)
+		if err != nil {
+			return fmt.Errorf("source %q: %w", head.node.Name, err)
+		}
+		if err := t.srcCtx.flush(); err != nil {
+			return err
+		}
+		switch status {
+		case api.EndOfInput:
+			if err := t.advanceWatermark(api.MaxWatermark); err != nil {
+				return err
+			}
+			return t.finish()
+		case api.MoreAvailable:
+			backoff = time.Millisecond
+			if err := t.maybeFlush(); err != nil {
+				return err
+			}
+		case api.NothingAvailable:
+			if err := t.flushAll(); err != nil {
+				return err
+			}
+			timer.Reset(backoff)
+			start := time.Now()
+			select {
+			case <-wake:
+			case <-timer.C:
+				backoff = min(backoff*2, 50*time.Millisecond)
+			case fn := <-t.mailbox:
+				t.idle.Add(int64(time.Since(start)))
+				if err := fn(); err != nil {
+					return err
+				}
+				continue
+			case <-t.ctx.Done():
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			t.idle.Add(int64(time.Since(start)))
+		}
+	}
+}
+
+// runGate is the mailbox loop of a task fed by an input gate.
+func (t *Task) runGate() error {
+	head := t.nodes[0]
+	flushTimer := time.NewTimer(time.Hour)
+	defer flushTimer.Stop()
+	for {
+		if err := t.drainMailbox(); err != nil {
+			return err
+		}
+		ch, buf, ok := t.gate.Poll()
+		if !ok {
+			if err := t.flushAll(); err != nil {
+				return err
+			}
+			start := time.Now()
+			select {
+			case <-t.gate.Notify():
+			case fn := <-t.mailbox:
+				t.idle.Add(int64(time.Since(start)))
+				if err := fn(); err != nil {
+					return err
+				}
+				continue
+			case <-t.ctx.Done():
+				t.idle.Add(int64(time.Since(start)))
+				return context.Cause(t.ctx)
+			}
+			t.idle.Add(int64(time.Since(start)))
+			continue
+		}
+		switch buf.Kind {
+		case network.Data:
+			err := t.readers[ch].Read(buf.Bytes(), t.inBatch)
+			if err == nil {
+				err = head.process(t.inBatch)
+			} else {
+				err = fmt.Errorf("%s: reading input channel %d: %w", t.d.Name(), ch, err)
+			}
+			t.inBatch.Reset()
+			t.gate.Recycle(ch, buf)
+			if err != nil {
+				return err
+			}
+			if err := t.maybeFlush(); err != nil {
+				return err
+			}
+		case network.Watermark:
+			if buf.Value > t.chWM[ch] {
+				t.chWM[ch] = buf.Value
+			}
+			if err := t.updateWatermark(); err != nil {
+				return err
+			}
+		case network.EndOfPartition:
+			if !t.chEnded[ch] {
+				t.chEnded[ch] = true
+				t.nEnded++
+			}
+			if t.nEnded == len(t.chEnded) {
+				return t.finish()
+			}
+			if err := t.updateWatermark(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// updateWatermark advances the task's watermark to the minimum over the
+// channels that have not ended.
+func (t *Task) updateWatermark() error {
+	wm := api.MaxWatermark
+	for i, w := range t.chWM {
+		if !t.chEnded[i] && w < wm {
+			wm = w
+		}
+	}
+	if wm > t.watermark {
+		return t.advanceWatermark(wm)
+	}
+	return nil
+}
+
+func (t *Task) advanceWatermark(wm int64) error {
+	if wm <= t.watermark {
+		return nil
+	}
+	t.watermark = wm
+	t.wm.Store(wm)
+	return t.nodes[0].processWatermark(wm)
+}
+
+// finish runs at the end of all input: every operator emits what it holds,
+// and every output channel is told the partition ended.
+func (t *Task) finish() error {
+	if err := t.nodes[0].finish(); err != nil {
+		return err
+	}
+	for _, w := range t.writers {
+		if err := w.BroadcastEvent(t.ctx, network.Buffer{Kind: network.EndOfPartition}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Task) drainMailbox() error {
+	for {
+		select {
+		case fn := <-t.mailbox:
+			if err := fn(); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+func (t *Task) maybeFlush() error {
+	if len(t.writers) == 0 {
+		return nil
+	}
+	now := time.Now()
+	if now.Sub(t.lastFlush) < t.env.BufferTimeout {
+		return nil
+	}
+	return t.flushAll()
+}
+
+func (t *Task) flushAll() error {
+	t.lastFlush = time.Now()
+	for _, w := range t.writers {
+		if err := w.Flush(t.ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Watermark returns the task's current watermark.
+func (t *Task) Watermark() int64 { return t.wm.Load() }
+
+// keyedStateOptions returns the state options of keyed node n in this subtask.
+func (t *Task) keyedStateOptions(n *graph.Node) state.Options {
+	maxP := t.d.Graph.MaxParallelism
+	return state.Options{
+		Operator:       n.Name,
+		MaxParallelism: maxP,
+		KeyGroups:      keygroup.RangeOf(t.d.Subtask, n.Parallelism, maxP),
+		Dir:            t.env.Dir,
+	}
+}
