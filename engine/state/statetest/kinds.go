@@ -245,8 +245,8 @@ func (s *suite) testLargeValues(t *testing.T) {
 
 	// And they survive a snapshot.
 	b2 := s.openAll(t, nil)
-	restoreAll(t, b2, entries(t, b))
-	sameLines(t, "restored large state", dump(t, b2), dump(t, b))
+	restoreAll(t, b2, Entries(t, b))
+	sameLines(t, "restored large state", Dump(t, b2), Dump(t, b))
 }
 
 func (s *suite) testNamespaces(t *testing.T) {

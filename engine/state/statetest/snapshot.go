@@ -91,8 +91,8 @@ func (s *suite) testSnapshotRestore(t *testing.T) {
 	src := s.openAll(t, clock)
 	keys := keysIn(200, fullRange(), defaultMaxParallelism)
 	populate(t, src, keys)
-	want := dump(t, src)
-	es := entries(t, src)
+	want := Dump(t, src)
+	es := Entries(t, src)
 
 	for _, e := range es {
 		if e.KeyGroup != keyGroupOf(e.Key) {
@@ -112,14 +112,14 @@ func (s *suite) testSnapshotRestore(t *testing.T) {
 		if len(dst.Descriptors()) != 0 {
 			t.Fatalf("restore declared states: %v", dst.Descriptors())
 		}
-		sameLines(t, "snapshot of the restored backend", dump(t, dst), want)
+		sameLines(t, "snapshot of the restored backend", Dump(t, dst), want)
 		check(t, dst, keys)
 	})
 	t.Run("DeclareThenRestore", func(t *testing.T) {
 		dst := s.openAll(t, clock)
 		declareAll(t, dst)
 		restoreAll(t, dst, es)
-		sameLines(t, "snapshot of the restored backend", dump(t, dst), want)
+		sameLines(t, "snapshot of the restored backend", Dump(t, dst), want)
 		check(t, dst, keys)
 	})
 	t.Run("SnapshotErrorStops", func(t *testing.T) {
@@ -134,7 +134,7 @@ func (s *suite) testSnapshotRestore(t *testing.T) {
 		r := keygroup.Range{Start: 0, End: 9}
 		dst := s.open(t, defaultMaxParallelism, r, clock)
 		restoreAll(t, dst, es)
-		for _, line := range dump(t, dst) {
+		for _, line := range Dump(t, dst) {
 			var kg int
 			if _, err := fmt.Sscanf(line[strings.Index(line, "kg="):], "kg=%d", &kg); err != nil || !r.Contains(kg) {
 				t.Fatalf("backend for %s restored %s", r, line)
@@ -190,8 +190,8 @@ func (s *suite) testRescale(t *testing.T) {
 	src := s.open(t, maxPar, all, clock)
 	keys := keysIn(150, all, maxPar)
 	populate(t, src, keys)
-	want := dump(t, src)
-	es := entries(t, src)
+	want := Dump(t, src)
+	es := Entries(t, src)
 
 	// 1 -> 2: each subtask restores the whole snapshot and keeps its share.
 	var halves []state.Backend
@@ -224,7 +224,7 @@ func (s *suite) testRescale(t *testing.T) {
 				wantErrIs(t, err, state.ErrKeyGroupOutOfRange)
 			}
 		}
-		for _, line := range dump(t, b) {
+		for _, line := range Dump(t, b) {
 			var kg int
 			if _, err := fmt.Sscanf(line[strings.Index(line, "kg="):], "kg=%d", &kg); err != nil || !r.Contains(kg) {
 				t.Fatalf("subtask %d with key groups %s holds %s", i, r, line)
@@ -239,8 +239,8 @@ func (s *suite) testRescale(t *testing.T) {
 	// 2 -> 1: one subtask restores both snapshots.
 	merged := s.open(t, maxPar, all, clock)
 	for _, b := range halves {
-		restoreAll(t, merged, entries(t, b))
+		restoreAll(t, merged, Entries(t, b))
 	}
-	sameLines(t, "snapshot after scaling back to one subtask", dump(t, merged), want)
+	sameLines(t, "snapshot after scaling back to one subtask", Dump(t, merged), want)
 	check(t, merged, keys)
 }

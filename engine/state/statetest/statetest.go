@@ -99,7 +99,7 @@ func (s *suite) openAll(t *testing.T, clock *Clock) state.Backend {
 	return s.open(t, defaultMaxParallelism, keygroup.Range{Start: 0, End: defaultMaxParallelism - 1}, clock)
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -252,9 +252,10 @@ func keysIn(n int, r keygroup.Range, maxParallelism int) [][]byte {
 	return out
 }
 
-// dump renders every entry of b's snapshot as sorted lines; the elements of
-// one list keep their order within its line.
-func dump(t *testing.T, b state.Backend) []string {
+// Dump renders every entry of b's snapshot as sorted lines, one per entry
+// address; the elements of one list keep their order within its line. Two
+// backends hold the same state exactly when their dumps are equal.
+func Dump(t testing.TB, b state.Backend) []string {
 	t.Helper()
 	lines := map[string][]string{}
 	var order []string
@@ -280,8 +281,8 @@ func dump(t *testing.T, b state.Backend) []string {
 	return out
 }
 
-// entries collects b's snapshot as owned copies.
-func entries(t *testing.T, b state.Backend) []state.Entry {
+// Entries collects b's snapshot as owned copies.
+func Entries(t testing.TB, b state.Backend) []state.Entry {
 	t.Helper()
 	var out []state.Entry
 	must(t, b.Snapshot(func(e *state.Entry) error {

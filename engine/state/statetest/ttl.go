@@ -147,7 +147,7 @@ func (s *suite) testTTL(t *testing.T) {
 				wantValue(t, v, string(k), true)
 			}
 		}
-		if n := len(dump(t, b)); n != 500 {
+		if n := len(Dump(t, b)); n != 500 {
 			t.Fatalf("snapshot holds %d entries, want the 500 live ones", n)
 		}
 	})
@@ -166,10 +166,10 @@ func (s *suite) testTTL(t *testing.T) {
 		must(t, l.Add([]byte("new element")))
 		clock.Advance(ttl / 2)
 
-		es := entries(t, b)
+		es := Entries(t, b)
 		wantExp := Start.Add(ttl / 2).Add(ttl).UnixMilli()
 		if len(es) != 2 {
-			t.Fatalf("snapshot after expiry has %d entries, want 2: %v", len(es), dump(t, b))
+			t.Fatalf("snapshot after expiry has %d entries, want 2: %v", len(es), Dump(t, b))
 		}
 		for _, e := range es {
 			if e.ExpiresAt != wantExp {
@@ -194,7 +194,7 @@ func (s *suite) testTTL(t *testing.T) {
 		// Entries that expired before the restore are not restored.
 		b3 := s.openAll(t, clock)
 		restoreAll(t, b3, es)
-		if got := dump(t, b3); len(got) != 0 {
+		if got := Dump(t, b3); len(got) != 0 {
 			t.Fatalf("restored expired entries: %v", got)
 		}
 	})
