@@ -13,6 +13,10 @@ import (
 //
 //	{"type":"bid","auction":1007,"bidder":1001,"price":2139,"channel":"Google","url":"https://...","dateTime":1436918400123,"extra":"..."}
 func AppendJSON(dst []byte, ev *Event) []byte {
+	appendField := appendEscaped
+	if ev.plain {
+		appendField = appendPlain
+	}
 	switch ev.Kind {
 	case KindPerson:
 		p := &ev.Person
@@ -62,13 +66,20 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	return append(dst, '}')
 }
 
-func appendField(dst []byte, name string, s []byte) []byte {
+func appendEscaped(dst []byte, name string, s []byte) []byte {
 	return appendJSONString(append(dst, name...), s)
 }
 
-// appendJSONString appends s as a JSON string. Generated strings need no
-// escaping and take the fast path; decoded ones may (invalid UTF-8 becomes
-// U+FFFD).
+// appendPlain appends a field whose string needs no escaping: generated
+// strings are letters, digits, spaces and URL characters.
+func appendPlain(dst []byte, name string, s []byte) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendJSONString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
 func appendJSONString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	clean := true
@@ -210,6 +221,7 @@ func DecodeBinary(src []byte, ev *Event) error {
 		return fmt.Errorf("%w: empty", ErrCorrupt)
 	}
 	d := decoder{src: src[1:]}
+	ev.plain = false
 	switch ev.Kind = Kind(src[0]); ev.Kind {
 	case KindPerson:
 		p := &ev.Person

@@ -284,6 +284,7 @@ func (g *Generator) Event(pos int64, ev *Event) {
 	r := rng.New(rng.Mix(g.cfg.Seed, uint64(e)))
 	ts := g.timestamp(e)
 	g.buf = g.buf[:0]
+	ev.plain = true
 	switch rem := e % g.total; {
 	case rem < int64(g.cfg.PersonProportion):
 		ev.Kind = KindPerson

@@ -68,6 +68,9 @@ type Event struct {
 	Person  Person
 	Auction Auction
 	Bid     Bid
+
+	// plain is set by the Generator: its strings need no JSON escaping.
+	plain bool
 }
 
 // Timestamp is the event's dateTime: its event time in ms.
