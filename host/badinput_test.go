@@ -13,6 +13,7 @@ import (
 	"github.com/freshet/freshet/host"
 	"github.com/freshet/freshet/host/abi"
 	"github.com/freshet/freshet/host/harness"
+	wt "github.com/freshet/freshet/host/internal/wasmtest"
 )
 
 // Every kind of bad module or misbehaving guest must end in a categorised
@@ -23,14 +24,14 @@ func TestLoadRejectsBadModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valueGet := hostImport(abi.FnValueGet)
-	valueGet.params = []byte{i32}
-	noProcess := rawGuest(1, abi.KindMap, iconst(0))
-	noProcess.funcs[4].export = ""
-	noMemory := rawGuest(1, abi.KindMap, iconst(0))
-	noMemory.noMem, noMemory.data = true, nil
-	hugeMemory := rawGuest(1, abi.KindMap, iconst(0))
-	hugeMemory.pages = 2000
+	valueGet := wt.HostImport(abi.FnValueGet)
+	valueGet.Params = []byte{wt.I32}
+	noProcess := wt.RawGuest(1, abi.KindMap, wt.I32Const(0))
+	noProcess.Funcs[4].Export = ""
+	noMemory := wt.RawGuest(1, abi.KindMap, wt.I32Const(0))
+	noMemory.NoMem, noMemory.Data = true, nil
+	hugeMemory := wt.RawGuest(1, abi.KindMap, wt.I32Const(0))
+	hugeMemory.Pages = 2000
 
 	tests := []struct {
 		name string
@@ -41,16 +42,16 @@ func TestLoadRejectsBadModules(t *testing.T) {
 		{"empty file", nil, host.ErrInvalidModule, "bad magic"},
 		{"not WebAssembly", []byte("#!/bin/sh\necho hello\n"), host.ErrInvalidModule, "bad magic"},
 		{"truncated", kitchen[:len(kitchen)/2], host.ErrInvalidModule, "compiling"},
-		{"import outside the ABI", rawGuest(1, abi.KindMap, iconst(0), wimport{module: "env", name: "system"}).bytes(), host.ErrABI, "env.system"},
-		{"host import with another signature", rawGuest(1, abi.KindMap, iconst(0), valueGet).bytes(), host.ErrABI, "value_get with signature"},
-		{"WASI outside the sandbox", rawGuest(1, abi.KindMap, iconst(0), wimport{module: "wasi_snapshot_preview1", name: "sock_open", results: []byte{i32}}).bytes(), host.ErrABI, "sock_open"},
-		{"unsupported ABI version", rawGuest(2, abi.KindMap, iconst(0)).bytes(), host.ErrABI, "ABI version 2"},
-		{"ABI version 0", rawGuest(0, abi.KindMap, iconst(0)).bytes(), host.ErrABI, "ABI version 0"},
-		{"missing export", noProcess.bytes(), host.ErrABI, "does not export freshet_process"},
-		{"no memory", noMemory.bytes(), host.ErrABI, "memory"},
-		{"unknown function kind", rawGuest(1, 99, iconst(0)).bytes(), host.ErrABI, "unknown kind 99"},
-		{"aggregate without agg exports", rawGuest(1, abi.KindAggregate, iconst(0)).bytes(), host.ErrABI, "does not export freshet_agg_create"},
-		{"memory larger than the limit", hugeMemory.bytes(), host.ErrMemoryLimit, "limit"},
+		{"import outside the ABI", wt.RawGuest(1, abi.KindMap, wt.I32Const(0), wt.Import{Module: "env", Name: "system"}).Bytes(), host.ErrABI, "env.system"},
+		{"host import with another signature", wt.RawGuest(1, abi.KindMap, wt.I32Const(0), valueGet).Bytes(), host.ErrABI, "value_get with signature"},
+		{"WASI outside the sandbox", wt.RawGuest(1, abi.KindMap, wt.I32Const(0), wt.Import{Module: "wasi_snapshot_preview1", Name: "sock_open", Results: []byte{wt.I32}}).Bytes(), host.ErrABI, "sock_open"},
+		{"unsupported ABI version", wt.RawGuest(2, abi.KindMap, wt.I32Const(0)).Bytes(), host.ErrABI, "ABI version 2"},
+		{"ABI version 0", wt.RawGuest(0, abi.KindMap, wt.I32Const(0)).Bytes(), host.ErrABI, "ABI version 0"},
+		{"missing export", noProcess.Bytes(), host.ErrABI, "does not export freshet_process"},
+		{"no memory", noMemory.Bytes(), host.ErrABI, "memory"},
+		{"unknown function kind", wt.RawGuest(1, 99, wt.I32Const(0)).Bytes(), host.ErrABI, "unknown kind 99"},
+		{"aggregate without agg exports", wt.RawGuest(1, abi.KindAggregate, wt.I32Const(0)).Bytes(), host.ErrABI, "does not export freshet_agg_create"},
+		{"memory larger than the limit", hugeMemory.Bytes(), host.ErrMemoryLimit, "limit"},
 	}
 	rt := runtime(t)
 	for _, tc := range tests {
@@ -67,9 +68,9 @@ func TestLoadRejectsBadModules(t *testing.T) {
 }
 
 // rawHarness runs function "f" of a hand-made module.
-func rawHarness(t *testing.T, m *wmodule, kind abi.OperatorKind, opts host.Options) *harness.Harness {
+func rawHarness(t *testing.T, m *wt.Module, kind abi.OperatorKind, opts host.Options) *harness.Harness {
 	t.Helper()
-	mod, err := runtime(t).Load(context.Background(), t.Name()+".wasm", m.bytes())
+	mod, err := runtime(t).Load(context.Background(), t.Name()+".wasm", m.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,46 +92,46 @@ func rawHarness(t *testing.T, m *wmodule, kind abi.OperatorKind, opts host.Optio
 
 // entryAt writes an output entry header at output offset 0.
 func outputEntry(kind abi.EntryKind, extra uint32) []byte {
-	return cat(
-		iconst(rawOut), iconst(int32(kind)), []byte{0x3a, 0x00, 0x00}, // i32.store8
-		writeOut(abi.OffEntryKeyLen, 0), writeOut(abi.OffEntryValueLen, 0),
-		writeOut(abi.OffEntryExtra, int32(extra)),
+	return wt.Cat(
+		wt.I32Const(wt.RawOut), wt.I32Const(int32(kind)), []byte{0x3a, 0x00, 0x00}, // wt.I32.store8
+		wt.WriteOut(abi.OffEntryKeyLen, 0), wt.WriteOut(abi.OffEntryValueLen, 0),
+		wt.WriteOut(abi.OffEntryExtra, int32(extra)),
 	)
 }
 
 func TestMisbehavingRawGuests(t *testing.T) {
-	putThenOOB := cat(
-		iconst(int32(abi.StateValue)), iconst(rawName), iconst(1), lconst(0), call(0), drop, // state_declare -> 0
-		iconst(rawCtrl), iconst(0), i32store(abi.OffCtrlCurrentEntry), // current_entry = 0
-		iconst(0), iconst(rawValue), iconst(1), call(1), drop, // value_put(0, "v") succeeds
-		iconst(0), iconst(0x7ffffff0), iconst(16), call(1), drop, // value_put out of bounds
-		iconst(0),
+	putThenOOB := wt.Cat(
+		wt.I32Const(int32(abi.StateValue)), wt.I32Const(wt.RawName), wt.I32Const(1), wt.I64Const(0), wt.Call(0), wt.Drop, // state_declare -> 0
+		wt.I32Const(wt.RawCtrl), wt.I32Const(0), wt.I32Store(abi.OffCtrlCurrentEntry), // current_entry = 0
+		wt.I32Const(0), wt.I32Const(wt.RawValue), wt.I32Const(1), wt.Call(1), wt.Drop, // value_put(0, "v") succeeds
+		wt.I32Const(0), wt.I32Const(0x7ffffff0), wt.I32Const(16), wt.Call(1), wt.Drop, // value_put out of bounds
+		wt.I32Const(0),
 	)
-	stateImports := []wimport{hostImport(abi.FnStateDeclare), hostImport(abi.FnValuePut)}
+	stateImports := []wt.Import{wt.HostImport(abi.FnStateDeclare), wt.HostImport(abi.FnValuePut)}
 	tests := []struct {
 		name    string
 		kind    abi.OperatorKind
 		process []byte
-		imports []wimport
+		imports []wt.Import
 		want    error
 		msg     string
 	}{
-		{"trap", abi.KindMap, cat(unreachable, iconst(0)), nil, host.ErrGuestTrap, "unreachable"},
-		{"infinite loop", abi.KindMap, cat(spinForever, iconst(0)), nil, host.ErrTimeout, "longer than"},
-		{"unknown output kind", abi.KindMap, cat(outputEntry(99, 0), iconst(abi.EntryHeaderSize)), nil, host.ErrABI, "kind"},
-		{"input kind as output", abi.KindMap, cat(outputEntry(abi.EntryData, 0), iconst(abi.EntryHeaderSize)), nil, host.ErrABI, "not an output"},
-		{"truncated output", abi.KindMap, cat(outputEntry(abi.EntryOutput, 0), iconst(10)), nil, host.ErrABI, "entry header"},
-		{"output longer than the buffer", abi.KindMap, iconst(rawOutCap + 1), nil, host.ErrABI, "larger than the output buffer"},
-		{"forward of a missing record", abi.KindMap, cat(outputEntry(abi.EntryForward, 7), iconst(abi.EntryHeaderSize)), nil, host.ErrABI, "input entry 7"},
-		{"key run past the output", abi.KindMap, cat(outputEntry(abi.EntryOutput, 0), writeOut(abi.OffEntryKeyLen, 1000), iconst(abi.EntryHeaderSize)), nil, host.ErrABI, "run past"},
-		{"failure status", abi.KindMap, iconst(int32(abi.StatusInternal)), nil, host.ErrABI, "internal"},
-		{"state call with an out-of-bounds pointer", abi.KindProcess, putThenOOB, stateImports, host.ErrABI, "outside the guest's memory"},
-		{"flush of garbage", abi.KindMap, cat(outputEntry(99, 0), iconst(abi.EntryHeaderSize), call(0), drop, iconst(0)),
-			[]wimport{hostImport(abi.FnFlushOutput)}, host.ErrABI, "flush_output"},
+		{"trap", abi.KindMap, wt.Cat(wt.Unreachable, wt.I32Const(0)), nil, host.ErrGuestTrap, "unreachable"},
+		{"infinite loop", abi.KindMap, wt.Cat(wt.SpinForever, wt.I32Const(0)), nil, host.ErrTimeout, "longer than"},
+		{"unknown output kind", abi.KindMap, wt.Cat(outputEntry(99, 0), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "kind"},
+		{"input kind as output", abi.KindMap, wt.Cat(outputEntry(abi.EntryData, 0), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "not an output"},
+		{"truncated output", abi.KindMap, wt.Cat(outputEntry(abi.EntryOutput, 0), wt.I32Const(10)), nil, host.ErrABI, "entry header"},
+		{"output longer than the buffer", abi.KindMap, wt.I32Const(wt.RawOutCap + 1), nil, host.ErrABI, "larger than the output buffer"},
+		{"forward of a missing record", abi.KindMap, wt.Cat(outputEntry(abi.EntryForward, 7), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "input entry 7"},
+		{"key run past the output", abi.KindMap, wt.Cat(outputEntry(abi.EntryOutput, 0), wt.WriteOut(abi.OffEntryKeyLen, 1000), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "run past"},
+		{"failure status", abi.KindMap, wt.I32Const(int32(abi.StatusInternal)), nil, host.ErrABI, "internal"},
+		{"state wt.Call with an out-of-bounds pointer", abi.KindProcess, putThenOOB, stateImports, host.ErrABI, "outside the guest's memory"},
+		{"flush of garbage", abi.KindMap, wt.Cat(outputEntry(99, 0), wt.I32Const(abi.EntryHeaderSize), wt.Call(0), wt.Drop, wt.I32Const(0)),
+			[]wt.Import{wt.HostImport(abi.FnFlushOutput)}, host.ErrABI, "flush_output"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := rawHarness(t, rawGuest(1, tc.kind, tc.process, tc.imports...), tc.kind, host.Options{BatchTimeout: 100 * time.Millisecond})
+			h := rawHarness(t, wt.RawGuest(1, tc.kind, tc.process, tc.imports...), tc.kind, host.Options{BatchTimeout: 100 * time.Millisecond})
 			start := time.Now()
 			err := h.ProcessBatch(batch("x"))
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
@@ -144,7 +145,7 @@ func TestMisbehavingRawGuests(t *testing.T) {
 			}
 			// The instance is poisoned: it is never called again.
 			if err := h.ProcessBatch(batch("y")); !errors.Is(err, host.ErrPoisoned) {
-				t.Fatalf("second call: %v, want ErrPoisoned", err)
+				t.Fatalf("second wt.Call: %v, want ErrPoisoned", err)
 			}
 			if tc.kind == abi.KindProcess {
 				if _, ok, err := h.ValueState("s", []byte("k0")); ok || err != nil {
