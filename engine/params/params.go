@@ -47,6 +47,7 @@ type Params struct {
 	pos    Pos
 	values map[string]Value
 	used   map[string]bool
+	asked  map[string]bool // every field name a getter asked for
 	errs   []error
 
 	children []*Params
@@ -57,7 +58,7 @@ func New(path string, pos Pos, values map[string]Value) *Params {
 	if values == nil {
 		values = map[string]Value{}
 	}
-	return &Params{path: path, pos: pos, values: values, used: map[string]bool{}}
+	return &Params{path: path, pos: pos, values: values, used: map[string]bool{}, asked: map[string]bool{}}
 }
 
 // FromMap builds Params from plain Go values, for the Go API.
@@ -110,11 +111,16 @@ func (p *Params) Path() string { return p.path }
 func (p *Params) Pos() Pos { return p.pos }
 
 // Has reports whether name was given.
-func (p *Params) Has(name string) bool { _, ok := p.values[name]; return ok }
+func (p *Params) Has(name string) bool {
+	p.asked[name] = true
+	_, ok := p.values[name]
+	return ok
+}
 
 // Raw returns the value of name, marking it used.
 func (p *Params) Raw(name string) (Value, bool) {
 	v, ok := p.values[name]
+	p.asked[name] = true
 	if ok {
 		p.used[name] = true
 	}
@@ -190,7 +196,7 @@ func (p *Params) Err() error {
 
 func (p *Params) suggest(k string) string {
 	best, bestD := "", 3
-	for u := range p.used {
+	for u := range p.asked {
 		if d := distance(k, u); d < bestD {
 			best, bestD = u, d
 		}
