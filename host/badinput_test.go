@@ -90,15 +90,6 @@ func rawHarness(t *testing.T, m *wt.Module, kind abi.OperatorKind, opts host.Opt
 	return h
 }
 
-// entryAt writes an output entry header at output offset 0.
-func outputEntry(kind abi.EntryKind, extra uint32) []byte {
-	return wt.Cat(
-		wt.I32Const(wt.RawOut), wt.I32Const(int32(kind)), []byte{0x3a, 0x00, 0x00}, // wt.I32.store8
-		wt.WriteOut(abi.OffEntryKeyLen, 0), wt.WriteOut(abi.OffEntryValueLen, 0),
-		wt.WriteOut(abi.OffEntryExtra, int32(extra)),
-	)
-}
-
 func TestMisbehavingRawGuests(t *testing.T) {
 	putThenOOB := wt.Cat(
 		wt.I32Const(int32(abi.StateValue)), wt.I32Const(wt.RawName), wt.I32Const(1), wt.I64Const(0), wt.Call(0), wt.Drop, // state_declare -> 0
@@ -118,15 +109,15 @@ func TestMisbehavingRawGuests(t *testing.T) {
 	}{
 		{"trap", abi.KindMap, wt.Cat(wt.Unreachable, wt.I32Const(0)), nil, host.ErrGuestTrap, "unreachable"},
 		{"infinite loop", abi.KindMap, wt.Cat(wt.SpinForever, wt.I32Const(0)), nil, host.ErrTimeout, "longer than"},
-		{"unknown output kind", abi.KindMap, wt.Cat(outputEntry(99, 0), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "kind"},
-		{"input kind as output", abi.KindMap, wt.Cat(outputEntry(abi.EntryData, 0), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "not an output"},
-		{"truncated output", abi.KindMap, wt.Cat(outputEntry(abi.EntryOutput, 0), wt.I32Const(10)), nil, host.ErrABI, "entry header"},
+		{"unknown output kind", abi.KindMap, wt.Cat(wt.OutputEntry(99, 0), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "kind"},
+		{"input kind as output", abi.KindMap, wt.Cat(wt.OutputEntry(abi.EntryData, 0), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "not an output"},
+		{"truncated output", abi.KindMap, wt.Cat(wt.OutputEntry(abi.EntryOutput, 0), wt.I32Const(10)), nil, host.ErrABI, "entry header"},
 		{"output longer than the buffer", abi.KindMap, wt.I32Const(wt.RawOutCap + 1), nil, host.ErrABI, "larger than the output buffer"},
-		{"forward of a missing record", abi.KindMap, wt.Cat(outputEntry(abi.EntryForward, 7), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "input entry 7"},
-		{"key run past the output", abi.KindMap, wt.Cat(outputEntry(abi.EntryOutput, 0), wt.WriteOut(abi.OffEntryKeyLen, 1000), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "run past"},
+		{"forward of a missing record", abi.KindMap, wt.Cat(wt.OutputEntry(abi.EntryForward, 7), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "input entry 7"},
+		{"key run past the output", abi.KindMap, wt.Cat(wt.OutputEntry(abi.EntryOutput, 0), wt.WriteOut(abi.OffEntryKeyLen, 1000), wt.I32Const(abi.EntryHeaderSize)), nil, host.ErrABI, "run past"},
 		{"failure status", abi.KindMap, wt.I32Const(int32(abi.StatusInternal)), nil, host.ErrABI, "internal"},
 		{"state wt.Call with an out-of-bounds pointer", abi.KindProcess, putThenOOB, stateImports, host.ErrABI, "outside the guest's memory"},
-		{"flush of garbage", abi.KindMap, wt.Cat(outputEntry(99, 0), wt.I32Const(abi.EntryHeaderSize), wt.Call(0), wt.Drop, wt.I32Const(0)),
+		{"flush of garbage", abi.KindMap, wt.Cat(wt.OutputEntry(99, 0), wt.I32Const(abi.EntryHeaderSize), wt.Call(0), wt.Drop, wt.I32Const(0)),
 			[]wt.Import{wt.HostImport(abi.FnFlushOutput)}, host.ErrABI, "flush_output"},
 	}
 	for _, tc := range tests {

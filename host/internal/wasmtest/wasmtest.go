@@ -218,3 +218,14 @@ func HostImport(fn string) Import {
 func WriteOut(off uint32, v int32) []byte {
 	return Cat(I32Const(RawOut+int32(off)), I32Const(v), I32Store(0))
 }
+
+// OutputEntry returns instructions writing the header of an output entry
+// of kind with extra, and empty key and value, at the start of the output
+// buffer.
+func OutputEntry(kind abi.EntryKind, extra uint32) []byte {
+	return Cat(
+		I32Const(RawOut), I32Const(int32(kind)), []byte{0x3a, 0x00, 0x00}, // i32.store8
+		WriteOut(abi.OffEntryKeyLen, 0), WriteOut(abi.OffEntryValueLen, 0),
+		WriteOut(abi.OffEntryExtra, int32(extra)),
+	)
+}
