@@ -43,3 +43,12 @@ type TwoInputOperator interface {
 type IdleMarker interface {
 	MarkIdle()
 }
+
+// WatermarkGenerator is implemented by operators that generate the
+// watermarks of the stream after them (timestamp assigners). The runtime
+// does not forward upstream watermarks past such an operator, except
+// MaxWatermark at the end of input; the operator emits its own through
+// WatermarkEmitter.
+type WatermarkGenerator interface {
+	GeneratesWatermarks() bool
+}

@@ -278,3 +278,5 @@ func (s *sleepy) ProcessBatch(in *api.Batch, out api.Output) error {
 	time.Sleep(5 * time.Millisecond)
 	return nil
 }
+
+func sortStrings(s []string) { sort.Strings(s) }

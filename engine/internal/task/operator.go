@@ -28,7 +28,14 @@ type opRuntime struct {
 	side    map[string]*sideOutput
 
 	backend state.Backend
+	timers  *timerService
 	opened  bool
+
+	ticker    api.Ticker
+	nextTick  time.Time
+	generator bool  // the operator makes its own watermarks
+	emittedWM int64 // last watermark forwarded downstream
+	idle      bool  // outputs are marked idle
 
 	watermark  int64
 	recordsIn  atomic.Int64
@@ -73,7 +80,9 @@ func (o *opRuntime) open() error {
 			return fmt.Errorf("%s: creating keyed state for %q: %w", t.d.Name(), o.node.Name, err)
 		}
 		o.backend = b
+		o.timers = newTimerService(o)
 	}
+	o.emittedWM = api.MinWatermark
 	switch o.node.Kind {
 	case graph.SourceNode:
 		src, err := o.node.NewSource()
@@ -94,6 +103,14 @@ func (o *opRuntime) open() error {
 			return fmt.Errorf("%s: opening %s %q: %w", t.d.Name(), o.node.Kind, o.node.Name, err)
 		}
 		o.op = op
+		if g, ok := op.(api.WatermarkGenerator); ok && g.GeneratesWatermarks() {
+			o.generator = true
+		}
+		if tk, ok := op.(api.Ticker); ok && tk.TickInterval() > 0 {
+			o.ticker = tk
+			o.nextTick = time.Now().Add(tk.TickInterval())
+			t.noteDeadline(o.nextTick)
+		}
 	}
 	o.opened = true
 	return nil
@@ -151,6 +168,11 @@ func (o *opRuntime) processBatch(in *api.Batch) (err error) {
 // deliver hands the operator's output batches downstream and resets them.
 func (o *opRuntime) deliver() error {
 	if n := o.out.Len(); n > 0 {
+		if o.idle {
+			if err := o.setIdle(false); err != nil {
+				return err
+			}
+		}
 		o.recordsOut.Add(int64(n))
 		for _, nx := range o.next {
 			if err := nx.process(o.out); err != nil {
@@ -178,13 +200,38 @@ func (o *opRuntime) deliver() error {
 	return nil
 }
 
+// processWatermark handles a watermark from upstream: due event-time
+// timers fire, the operator sees the watermark, and it moves on downstream
+// (unless the operator generates its own watermarks).
 func (o *opRuntime) processWatermark(wm int64) error {
 	o.watermark = wm
 	if o.op != nil {
+		if o.timers != nil {
+			if err := o.timers.fire(&o.timers.event, wm); err != nil {
+				return err
+			}
+		}
 		if err := o.op.ProcessWatermark(wm, o.out); err != nil {
 			return o.fail("processing watermark", err)
 		}
 		if err := o.deliver(); err != nil {
+			return err
+		}
+	}
+	if o.generator && wm != api.MaxWatermark {
+		return nil
+	}
+	return o.forwardWatermark(wm)
+}
+
+// forwardWatermark sends wm to every consumer of the operator's outputs.
+func (o *opRuntime) forwardWatermark(wm int64) error {
+	if wm <= o.emittedWM {
+		return nil
+	}
+	o.emittedWM = wm
+	if o.idle {
+		if err := o.setIdle(false); err != nil {
 			return err
 		}
 	}
@@ -193,19 +240,129 @@ func (o *opRuntime) processWatermark(wm int64) error {
 			return err
 		}
 	}
+	return o.broadcast(network.Buffer{Kind: network.Watermark, Value: wm}, "sending watermark")
+}
+
+func (o *opRuntime) broadcast(b network.Buffer, what string) error {
 	for _, w := range o.writers {
-		if err := w.BroadcastEvent(o.task.ctx, network.Buffer{Kind: network.Watermark, Value: wm}); err != nil {
-			return o.fail("sending watermark", err)
+		if err := w.BroadcastEvent(o.task.ctx, b); err != nil {
+			return o.fail(what, err)
 		}
 	}
 	for _, s := range o.side {
 		for _, w := range s.writers {
-			if err := w.BroadcastEvent(o.task.ctx, network.Buffer{Kind: network.Watermark, Value: wm}); err != nil {
-				return o.fail("sending watermark", err)
+			if err := w.BroadcastEvent(o.task.ctx, b); err != nil {
+				return o.fail(what, err)
 			}
 		}
 	}
 	return nil
+}
+
+// setIdle marks the operator's outputs idle or active again, downstream too.
+func (o *opRuntime) setIdle(idle bool) error {
+	if o.idle == idle {
+		return nil
+	}
+	o.idle = idle
+	v := int64(0)
+	if idle {
+		v = 1
+	}
+	if err := o.broadcast(network.Buffer{Kind: network.Idle, Value: v}, "sending idleness"); err != nil {
+		return err
+	}
+	if idle {
+		for _, nx := range o.next {
+			if err := nx.setIdle(true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// onTime fires due processing-time timers and ticks.
+func (o *opRuntime) onTime(now time.Time) error {
+	if o.op == nil {
+		return nil
+	}
+	if o.timers != nil {
+		if err := o.timers.fire(&o.timers.proc, now.UnixMilli()); err != nil {
+			return err
+		}
+	}
+	if o.ticker != nil && !now.Before(o.nextTick) {
+		if err := o.ticker.OnTick(now, o.out); err != nil {
+			return o.fail("on a tick", err)
+		}
+		o.nextTick = now.Add(o.ticker.TickInterval())
+	}
+	return o.deliver()
+}
+
+// nextDeadline is when the operator next needs onTime.
+func (o *opRuntime) nextDeadline() (time.Time, bool) {
+	var d time.Time
+	ok := false
+	if o.timers != nil {
+		if t, has := o.timers.nextProcessing(); has {
+			d, ok = t, true
+		}
+	}
+	if o.ticker != nil && (!ok || o.nextTick.Before(d)) {
+		d, ok = o.nextTick, true
+	}
+	return d, ok
+}
+
+// api.WatermarkEmitter
+
+// EmitWatermark delivers what the operator emitted so far, then wm.
+func (o *opRuntime) EmitWatermark(wm int64) {
+	if o.task.asyncErr != nil {
+		return
+	}
+	if err := o.deliver(); err != nil {
+		o.task.asyncErr = err
+		return
+	}
+	if err := o.forwardWatermark(wm); err != nil {
+		o.task.asyncErr = err
+	}
+}
+
+// MarkIdle marks the operator's outputs idle.
+func (o *opRuntime) MarkIdle() {
+	if o.task.asyncErr != nil {
+		return
+	}
+	if err := o.deliver(); err != nil {
+		o.task.asyncErr = err
+		return
+	}
+	if err := o.setIdle(true); err != nil {
+		o.task.asyncErr = err
+	}
+}
+
+// process2 runs in through the second input of a two-input operator.
+func (o *opRuntime) process2(in *api.Batch) (err error) {
+	o.recordsIn.Add(int64(in.Len()))
+	two, ok := o.op.(api.TwoInputOperator)
+	if !ok {
+		return o.fail("receiving its second input", fmt.Errorf("the operator has one input"))
+	}
+	if err := func() (err error) {
+		defer o.recoverPanic("processing a batch of input 2", &err)
+		if err := two.ProcessBatch2(in, o.out); err != nil {
+			return o.fail("processing a batch of input 2", err)
+		}
+		return nil
+	}(); err != nil {
+		return err
+	}
+	return o.deliver()
 }
 
 func (o *opRuntime) finish() error {
@@ -245,7 +402,12 @@ func (o *opRuntime) KeyedState() api.KeyedState {
 	}
 	return o.backend
 }
-func (o *opRuntime) Timers() api.TimerService { return nil }
+func (o *opRuntime) Timers() api.TimerService {
+	if o.timers == nil {
+		return nil
+	}
+	return o.timers
+}
 func (o *opRuntime) SideOutput(tag string) api.Output {
 	return o.sideOut(tag).batch
 }
@@ -315,6 +477,20 @@ func (s *sourceContext) EmitWatermark(wm int64) {
 		return
 	}
 	if err := s.o.task.advanceWatermark(wm); err != nil {
+		s.err = err
+	}
+}
+
+// MarkIdle marks the source idle until it emits again.
+func (s *sourceContext) MarkIdle() {
+	if s.err != nil {
+		return
+	}
+	if err := s.o.deliver(); err != nil {
+		s.err = err
+		return
+	}
+	if err := s.o.setIdle(true); err != nil {
 		s.err = err
 	}
 }

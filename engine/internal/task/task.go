@@ -107,6 +107,10 @@ type Task struct {
 	pools   []*memory.Pool
 	writers []*network.RecordWriter
 
+	chIdle   []bool
+	deadline time.Time // next processing-time timer or tick; zero: none
+	asyncErr error     // failure inside a callback that cannot return one
+
 	watermark int64
 	wm        atomic.Int64 // watermark, for readers outside the task
 	lastFlush time.Time
@@ -280,7 +284,13 @@ func (t *Task) setup() error {
 			t.chWM[i] = api.MinWatermark
 		}
 		t.chEnded = make([]bool, len(chans))
+		t.chIdle = make([]bool, len(chans))
 		t.inBatch = api.NewBatch(1024)
+	}
+	for _, je := range v.Inputs {
+		if je.Edge.Input > 1 {
+			return fmt.Errorf("%s: input %d of %q: operators have at most two inputs", t.d.Name(), je.Edge.Input, v.Head().Name)
+		}
 	}
 	// Open the head source and every operator, downstream first so that a
 	// source never emits into an operator that is not open yet.
@@ -336,6 +346,12 @@ func (t *Task) runSource() error {
 		if err := t.srcCtx.flush(); err != nil {
 			return err
 		}
+		if err := t.takeAsyncErr(); err != nil {
+			return err
+		}
+		if err := t.checkTime(); err != nil {
+			return err
+		}
 		switch status {
 		case api.EndOfInput:
 			if err := t.advanceWatermark(api.MaxWatermark); err != nil {
@@ -351,7 +367,7 @@ func (t *Task) runSource() error {
 			if err := t.flushAll(); err != nil {
 				return err
 			}
-			timer.Reset(backoff)
+			timer.Reset(t.untilDeadline(backoff))
 			start := time.Now()
 			select {
 			case <-wake:
@@ -385,13 +401,22 @@ func (t *Task) runGate() error {
 		if err := t.drainMailbox(); err != nil {
 			return err
 		}
+		if err := t.checkTime(); err != nil {
+			return err
+		}
 		ch, buf, ok := t.gate.Poll()
 		if !ok {
 			if err := t.flushAll(); err != nil {
 				return err
 			}
+			var deadline <-chan time.Time
+			if !t.deadline.IsZero() {
+				flushTimer.Reset(t.untilDeadline(time.Hour))
+				deadline = flushTimer.C
+			}
 			start := time.Now()
 			select {
+			case <-deadline:
 			case <-t.gate.Notify():
 			case fn := <-t.mailbox:
 				t.idle.Add(int64(time.Since(start)))
@@ -404,15 +429,28 @@ func (t *Task) runGate() error {
 				return context.Cause(t.ctx)
 			}
 			t.idle.Add(int64(time.Since(start)))
+			if deadline != nil && !flushTimer.Stop() {
+				select {
+				case <-flushTimer.C:
+				default:
+				}
+			}
 			continue
 		}
 		switch buf.Kind {
 		case network.Data:
 			err := t.readers[ch].Read(buf.Bytes(), t.inBatch)
 			if err == nil {
-				err = head.process(t.inBatch)
+				if t.gate.Input(ch) == 1 {
+					err = head.process2(t.inBatch)
+				} else {
+					err = head.process(t.inBatch)
+				}
 			} else {
 				err = fmt.Errorf("%s: reading input channel %d: %w", t.d.Name(), ch, err)
+			}
+			if err == nil {
+				err = t.takeAsyncErr()
 			}
 			t.inBatch.Reset()
 			t.gate.Recycle(ch, buf)
@@ -426,6 +464,12 @@ func (t *Task) runGate() error {
 			if buf.Value > t.chWM[ch] {
 				t.chWM[ch] = buf.Value
 			}
+			t.chIdle[ch] = false
+			if err := t.updateWatermark(); err != nil {
+				return err
+			}
+		case network.Idle:
+			t.chIdle[ch] = buf.Value == 1
 			if err := t.updateWatermark(); err != nil {
 				return err
 			}
@@ -445,13 +489,27 @@ func (t *Task) runGate() error {
 }
 
 // updateWatermark advances the task's watermark to the minimum over the
-// channels that have not ended.
+// channels that have neither ended nor gone idle. When every open channel is
+// idle, the task's outputs go idle too.
 func (t *Task) updateWatermark() error {
 	wm := api.MaxWatermark
+	active := 0
+	open := 0
 	for i, w := range t.chWM {
-		if !t.chEnded[i] && w < wm {
+		if t.chEnded[i] {
+			continue
+		}
+		open++
+		if t.chIdle[i] {
+			continue
+		}
+		active++
+		if w < wm {
 			wm = w
 		}
+	}
+	if open > 0 && active == 0 {
+		return t.nodes[0].setIdle(true)
 	}
 	if wm > t.watermark {
 		return t.advanceWatermark(wm)
@@ -465,7 +523,53 @@ func (t *Task) advanceWatermark(wm int64) error {
 	}
 	t.watermark = wm
 	t.wm.Store(wm)
-	return t.nodes[0].processWatermark(wm)
+	if err := t.nodes[0].processWatermark(wm); err != nil {
+		return err
+	}
+	return t.takeAsyncErr()
+}
+
+func (t *Task) takeAsyncErr() error {
+	err := t.asyncErr
+	t.asyncErr = nil
+	return err
+}
+
+// noteDeadline makes sure the loop wakes up by d.
+func (t *Task) noteDeadline(d time.Time) {
+	if t.deadline.IsZero() || d.Before(t.deadline) {
+		t.deadline = d
+	}
+}
+
+// untilDeadline is how long the loop may wait: at most max, less when a
+// timer or tick is due sooner.
+func (t *Task) untilDeadline(limit time.Duration) time.Duration {
+	if t.deadline.IsZero() {
+		return limit
+	}
+	return min(limit, max(time.Until(t.deadline), 0))
+}
+
+// checkTime fires due processing-time timers and ticks.
+func (t *Task) checkTime() error {
+	if t.deadline.IsZero() {
+		return nil
+	}
+	now := time.Now()
+	if now.Before(t.deadline) {
+		return nil
+	}
+	t.deadline = time.Time{}
+	for _, o := range t.nodes {
+		if err := o.onTime(now); err != nil {
+			return err
+		}
+		if d, ok := o.nextDeadline(); ok {
+			t.noteDeadline(d)
+		}
+	}
+	return t.takeAsyncErr()
 }
 
 // finish runs at the end of all input: every operator emits what it holds,

@@ -1,0 +1,143 @@
+package task
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+)
+
+// timerService holds the event-time and processing-time timers of one keyed
+// operator subtask. Timers are de-duplicated by (domain, time, key,
+// namespace) and fire in time order. Deleting a timer removes it from the
+// set; the queue drops it lazily when it reaches the front.
+type timerService struct {
+	o       *opRuntime
+	event   timerQueue
+	proc    timerQueue
+	set     map[string]struct{}
+	scratch []byte
+}
+
+type timerEntry struct {
+	ts     int64
+	key    []byte
+	ns     []byte
+	domain api.TimeDomain
+	id     string
+}
+
+type timerQueue []*timerEntry
+
+func (q timerQueue) Len() int           { return len(q) }
+func (q timerQueue) Less(i, j int) bool { return q[i].ts < q[j].ts }
+func (q timerQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *timerQueue) Push(x any)        { *q = append(*q, x.(*timerEntry)) }
+func (q *timerQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return e
+}
+
+func newTimerService(o *opRuntime) *timerService {
+	return &timerService{o: o, set: map[string]struct{}{}}
+}
+
+// id encodes a timer's identity into the scratch buffer.
+func (s *timerService) id(domain api.TimeDomain, ts int64, key, ns []byte) []byte {
+	b := append(s.scratch[:0], byte(domain))
+	b = binary.BigEndian.AppendUint64(b, uint64(ts))
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = append(b, ns...)
+	s.scratch = b
+	return b
+}
+
+func (s *timerService) register(domain api.TimeDomain, ts int64) error {
+	ks := s.o.backend
+	key := ks.CurrentKey()
+	if key == nil {
+		return fmt.Errorf("timer registered without a current key (only keyed operators have timers)")
+	}
+	ns := ks.CurrentNamespace()
+	id := s.id(domain, ts, key, ns)
+	if _, ok := s.set[string(id)]; ok {
+		return nil
+	}
+	e := &timerEntry{ts: ts, key: append([]byte(nil), key...), ns: append([]byte(nil), ns...), domain: domain, id: string(id)}
+	s.set[e.id] = struct{}{}
+	if domain == api.EventTime {
+		heap.Push(&s.event, e)
+	} else {
+		heap.Push(&s.proc, e)
+		s.o.task.noteDeadline(time.UnixMilli(ts))
+	}
+	return nil
+}
+
+func (s *timerService) remove(domain api.TimeDomain, ts int64) error {
+	ks := s.o.backend
+	delete(s.set, string(s.id(domain, ts, ks.CurrentKey(), ks.CurrentNamespace())))
+	return nil
+}
+
+// api.TimerService
+
+func (s *timerService) CurrentProcessingTime() int64 { return time.Now().UnixMilli() }
+func (s *timerService) CurrentWatermark() int64      { return s.o.watermark }
+func (s *timerService) RegisterEventTimeTimer(ts int64) error {
+	return s.register(api.EventTime, ts)
+}
+func (s *timerService) RegisterProcessingTimeTimer(ts int64) error {
+	return s.register(api.ProcessingTime, ts)
+}
+func (s *timerService) DeleteEventTimeTimer(ts int64) error { return s.remove(api.EventTime, ts) }
+func (s *timerService) DeleteProcessingTimeTimer(ts int64) error {
+	return s.remove(api.ProcessingTime, ts)
+}
+
+// fire calls the operator's OnTimer for every live timer of q due at or
+// before limit, in time order. Timers registered while firing that are due
+// fire too.
+func (s *timerService) fire(q *timerQueue, limit int64) error {
+	h, _ := s.o.op.(api.TimerHandler)
+	ks := s.o.backend
+	for q.Len() > 0 && (*q)[0].ts <= limit {
+		e := heap.Pop(q).(*timerEntry)
+		if _, live := s.set[e.id]; !live {
+			continue
+		}
+		delete(s.set, e.id)
+		if h == nil {
+			continue
+		}
+		ks.SetCurrentKey(e.key)
+		ks.SetCurrentNamespace(e.ns)
+		err := h.OnTimer(api.Timer{Key: e.key, Namespace: e.ns, Timestamp: e.ts, Domain: e.domain}, s.o.out)
+		ks.SetCurrentNamespace(nil)
+		if err != nil {
+			return s.o.fail(fmt.Sprintf("firing a timer at %d", e.ts), err)
+		}
+	}
+	return nil
+}
+
+// nextProcessing returns the time of the earliest processing-time timer.
+func (s *timerService) nextProcessing() (time.Time, bool) {
+	for s.proc.Len() > 0 {
+		e := s.proc[0]
+		if _, live := s.set[e.id]; live {
+			return time.UnixMilli(e.ts), true
+		}
+		heap.Pop(&s.proc)
+	}
+	return time.Time{}, false
+}
+
+// Pending is the number of live timers.
+func (s *timerService) Pending() int { return len(s.set) }
