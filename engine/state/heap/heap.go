@@ -49,6 +49,8 @@ func New(opts state.Options) (state.Backend, error) {
 	return b, nil
 }
 
+var _ state.Backend = (*backend)(nil)
+
 type backend struct {
 	opts  state.Options
 	start int // first key group of the range

@@ -32,6 +32,8 @@ const (
 	defaultColumnName = "default"
 )
 
+var _ state.Backend = (*Backend)(nil)
+
 // Backend is the RocksDB keyed state of one operator subtask.
 type Backend struct {
 	opts state.Options
@@ -338,6 +340,9 @@ func (b *Backend) stateFor(name string, kind api.StateKind) (*rstate, error) {
 			return nil, keyed.KindMismatch(b.opts.Operator, name, st.kind, kind)
 		}
 		return st, nil
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return nil, fmt.Errorf("operator %q: state %q: RocksDB state names cannot contain NUL bytes: %w", b.opts.Operator, name, state.ErrInvalidDescriptor)
 	}
 	cf, err := b.db.CreateColumnFamily(b.stateOpts, cfPrefix+name)
 	if err != nil {
