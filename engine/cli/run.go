@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/freshet/freshet/engine/cluster"
+	"github.com/freshet/freshet/engine/job"
+	"github.com/freshet/freshet/engine/jobspec"
+	"github.com/freshet/freshet/engine/metrics"
+	"github.com/freshet/freshet/engine/stream"
+)
+
+func validateCmd(ctx context.Context, stdio IO, args []string) int {
+	fs := newFlags(stdio, "validate", "JOB.yaml", "Check a job file: its syntax, its graph and every component's parameters.")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a job file field, e.g. --set parallelism=4 (repeatable)")
+	parallelism := fs.Int("parallelism", 0, "override the job's default parallelism")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stdio.Err, "freshet validate: expected one job file")
+		return ExitUsage
+	}
+	spec, err := loadSpec(fs.Arg(0), sets, *parallelism)
+	if err == nil {
+		_, err = job.Build(spec, stream.Config{})
+	}
+	if err != nil {
+		printErr(stdio.Err, "freshet validate", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(stdio.Out, "%s: job %q is valid (%d sources, %d operators, %d sinks)\n", fs.Arg(0), spec.Name, len(spec.Sources), len(spec.Operators), len(spec.Sinks))
+	return ExitOK
+}
+
+func loadSpec(path string, sets []string, parallelism int) (*jobspec.Spec, error) {
+	spec, err := jobspec.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(sets) > 0 || parallelism > 0 {
+		if err := spec.Override(sets, parallelism); err != nil {
+			return nil, err
+		}
+	}
+	return spec, nil
+}
+
+// printErr prints each joined error on its own line.
+func printErr(w io.Writer, prefix string, err error) {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	if len(lines) == 1 {
+		fmt.Fprintf(w, "%s: %s\n", prefix, lines[0])
+		return
+	}
+	fmt.Fprintf(w, "%s: %d problems:\n", prefix, len(lines))
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+}
+
+func runCmd(ctx context.Context, stdio IO, args []string) int {
+	fs := newFlags(stdio, "run", "JOB.yaml", "Run a job on an in-process cluster (a JobManager and TaskManagers in this process).\nA bounded job exits when its sources end; Ctrl-C cancels the job, flushes its sinks and exits 130.")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a job file field, e.g. --set sources.lines.path=in.txt (repeatable)")
+	parallelism := fs.Int("parallelism", 0, "override the job's default parallelism")
+	metricsAddr := fs.String("metrics-addr", metrics.DefaultAddr, "serve Prometheus metrics on this address ('' to disable)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	quiet := fs.Bool("quiet", false, "print no progress line and no summary")
+	stateDir := fs.String("state-dir", "", "directory for local state (default: a temporary directory)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stdio.Err, "freshet run: expected one job file")
+		return ExitUsage
+	}
+	log, err := newLogger(stdio.Err, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "freshet run: %v\n", err)
+		return ExitUsage
+	}
+	spec, err := loadSpec(fs.Arg(0), sets, *parallelism)
+	if err != nil {
+		printErr(stdio.Err, "freshet run", err)
+		return ExitUsage
+	}
+	env, err := job.Build(spec, stream.Config{Logger: log, Dir: *stateDir})
+	if err != nil {
+		printErr(stdio.Err, "freshet run", err)
+		return ExitUsage
+	}
+	client, err := env.ExecuteAsync(context.Background(), spec.Name)
+	if err != nil {
+		printErr(stdio.Err, "freshet run", err)
+		return ExitUsage
+	}
+	if *metricsAddr != "" {
+		srv, err := metrics.Serve(*metricsAddr, metrics.NewRegistry(client.Cluster()), log)
+		if err != nil {
+			_ = client.Cancel(context.Background())
+			_, _ = client.Wait(context.Background())
+			fmt.Fprintf(stdio.Err, "freshet run: %v (use --metrics-addr to pick another address, or '' to disable)\n", err)
+			return ExitUsage
+		}
+		defer srv.Close()
+	}
+	interrupted := false
+	stop := context.AfterFunc(ctx, func() {
+		interrupted = true
+		_ = client.Cancel(context.Background())
+	})
+	defer stop()
+
+	done := make(chan struct{})
+	if stdio.Interactive && !*quiet {
+		go progress(stdio.Out, client, done)
+	}
+	res, waitErr := client.Wait(context.Background())
+	close(done)
+	if stdio.Interactive && !*quiet {
+		fmt.Fprint(stdio.Out, "\r\033[K")
+	}
+	if !*quiet {
+		summary(stdio.Out, res, client)
+	}
+	switch {
+	case interrupted:
+		fmt.Fprintln(stdio.Err, "freshet run: stopped by interrupt; the job was cancelled and its sinks flushed")
+		return ExitInterrupted
+	case waitErr != nil:
+		printErr(stdio.Err, "freshet run", waitErr)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// progress rewrites one status line per second until done.
+func progress(w io.Writer, c *stream.JobClient, done <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		st, err := c.Status()
+		if err != nil {
+			continue
+		}
+		in, out, level := rates(st)
+		fmt.Fprintf(w, "\r\033[K[%s] %s  in %s rec/s  out %s rec/s  back pressure %s",
+			st.Duration.Truncate(time.Second), st.State, human(in), human(out), level)
+	}
+}
+
+// rates returns what the sources emit and the sinks take per second, and
+// the worst back-pressure level.
+func rates(st cluster.JobStatus) (in, out float64, level cluster.BackPressureLevel) {
+	level = cluster.BackPressureOK
+	for _, v := range st.Vertices {
+		if v.Source {
+			in += v.OutPerSec
+		}
+		if v.Sink {
+			out += v.InPerSec
+		}
+		if v.BackPressure == cluster.BackPressureHigh || v.BackPressure == cluster.BackPressureLow && level == cluster.BackPressureOK {
+			level = v.BackPressure
+		}
+	}
+	return in, out, level
+}
+
+func human(f float64) string {
+	switch {
+	case f >= 1e6:
+		return fmt.Sprintf("%.2fM", f/1e6)
+	case f >= 1e3:
+		return fmt.Sprintf("%.1fK", f/1e3)
+	}
+	return fmt.Sprintf("%.0f", f)
+}
+
+func summary(w io.Writer, res cluster.JobResult, c *stream.JobClient) {
+	st := res.Status
+	fmt.Fprintf(w, "Job %q %s in %s\n", st.Name, res.State, res.Duration.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  task\toperator\tparallelism\trecords in\trecords out\tback pressure\t")
+	for _, v := range st.Vertices {
+		for i, op := range v.Operators {
+			task, bp := "", ""
+			if i == 0 {
+				task, bp = fmt.Sprintf("#%d", v.ID+1), string(v.BackPressure)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\t\n", task, op.Name, v.Parallelism, op.RecordsIn, op.RecordsOut, bp)
+		}
+	}
+	_ = tw.Flush()
+	secs := res.Duration.Seconds()
+	var notes []string
+	for _, v := range st.Vertices {
+		for _, op := range v.Operators {
+			for name, n := range op.Counters {
+				if n > 0 {
+					notes = append(notes, fmt.Sprintf("  %s: %s %d", op.Name, name, n))
+				}
+			}
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	if len(st.Vertices) > 0 && secs > 0 {
+		var srcOut int64
+		for _, v := range st.Vertices {
+			if v.Source {
+				srcOut += v.Operators[0].RecordsOut
+			}
+		}
+		fmt.Fprintf(w, "  throughput: %s records/s from sources\n", human(float64(srcOut)/secs))
+	}
+	for _, tm := range c.Cluster().TaskManagers() {
+		m := tm.Memory().Stats()
+		fmt.Fprintf(w, "  network memory (%s): peak %s of %s\n", tm.ID(), bytes(m.Peak), bytes(m.Total))
+	}
+	if st.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", strings.SplitN(st.Error, "\n", 2)[0])
+	}
+}
+
+func bytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,153 @@
+// Package job turns a job file (engine/jobspec) into a runnable pipeline of
+// the Go API (engine/stream), resolving each node's type through a
+// registry.Registry. It is where the built-in components are assembled into
+// the default registry.
+package job
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/freshet/freshet/engine/connectors"
+	"github.com/freshet/freshet/engine/graph"
+	"github.com/freshet/freshet/engine/jobspec"
+	"github.com/freshet/freshet/engine/operators"
+	"github.com/freshet/freshet/engine/params"
+	"github.com/freshet/freshet/engine/registry"
+	"github.com/freshet/freshet/engine/stream"
+)
+
+// DefaultRegistry returns a registry with every built-in source, operator
+// and sink.
+func DefaultRegistry() *registry.Registry {
+	r := registry.New()
+	connectors.Register(r)
+	operators.Register(r)
+	return r
+}
+
+// readConfig fills cfg from the job's config section.
+func readConfig(p *params.Params, cfg *stream.Config) error {
+	if p == nil {
+		return nil
+	}
+	cfg.Memory.TotalBytes = p.Size("network-memory", cfg.Memory.TotalBytes)
+	cfg.Memory.SegmentSize = int(p.Size("segment-size", int64(cfg.Memory.SegmentSize)))
+	cfg.Credits = int(p.IntRange("credits", int64(cfg.Credits), 0, 1024))
+	cfg.BufferTimeout = p.Duration("buffer-timeout", cfg.BufferTimeout)
+	cfg.TaskManagers = int(p.IntRange("task-managers", int64(cfg.TaskManagers), 0, 64))
+	return p.Err()
+}
+
+// Build turns spec into an Environment ready to execute. cfg supplies what
+// the file does not say (a registry, a logger, a state directory).
+func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
+	if cfg.Registry == nil {
+		cfg.Registry = DefaultRegistry()
+	}
+	cfg.Parallelism = spec.Parallelism
+	cfg.MaxParallelism = spec.MaxParallelism
+	if err := readConfig(spec.Config, &cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Memory.WithDefaults().Validate(); err != nil {
+		return nil, fmt.Errorf("%s: config: %w", spec.File, err)
+	}
+	env := stream.NewEnvironment(cfg)
+	reg := cfg.Registry
+	streams := map[string]*stream.DataStream{}
+	var errs []error
+	for _, n := range spec.TopoOrder() {
+		p := n.NewParams()
+		par := spec.ParallelismOf(n)
+		switch n.Kind {
+		case jobspec.SourceKind:
+			newSource, err := reg.Source(n.Type, p)
+			if err == nil {
+				err = p.Err()
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			streams[n.Name] = env.FromSource(n.Name, newSource).SetParallelism(par)
+		case jobspec.OperatorKind, jobspec.SinkKind:
+			var op registry.Operator
+			var err error
+			if n.Kind == jobspec.OperatorKind {
+				op, err = reg.Operator(n.Type, p)
+			} else {
+				op, err = reg.Sink(n.Type, p)
+			}
+			if err == nil {
+				err = p.Err()
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			in, err := inputOf(spec, n, streams)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if op.Keyed && n.KeyBy == nil {
+				errs = append(errs, &params.Error{Pos: n.Pos, Field: n.Path(), Msg: fmt.Sprintf("%s %q of type %s keeps keyed state: add key-by (value, key, or {field: ...})", n.Kind, n.Name, n.Type)})
+				continue
+			}
+			if op.MaxParallelism > 0 && par > op.MaxParallelism {
+				if n.Parallelism > op.MaxParallelism {
+					errs = append(errs, &params.Error{Pos: n.Pos, Field: n.Path() + ".parallelism", Msg: fmt.Sprintf("type %s runs with parallelism at most %d", n.Type, op.MaxParallelism)})
+					continue
+				}
+				par = op.MaxParallelism
+			}
+			var out *stream.DataStream
+			switch {
+			case n.Kind == jobspec.SinkKind:
+				out = in.AddSink(n.Name, op.New)
+			case op.Keyed:
+				out = (&stream.KeyedStream{DataStream: in}).Transform(n.Name, op.New)
+			default:
+				out = in.Transform(n.Name, op.New)
+			}
+			streams[n.Name] = out.SetParallelism(par)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return env, nil
+}
+
+// inputOf unions n's inputs and applies its partitioning.
+func inputOf(spec *jobspec.Spec, n *jobspec.Node, streams map[string]*stream.DataStream) (*stream.DataStream, error) {
+	var in *stream.DataStream
+	for _, name := range n.Inputs {
+		s, ok := streams[name]
+		if !ok {
+			return nil, &params.Error{Pos: n.Pos, Field: n.Path() + ".input", Msg: fmt.Sprintf("input %q failed to build", name)}
+		}
+		if in == nil {
+			in = s
+		} else {
+			in = in.Union(s)
+		}
+	}
+	if n.KeyBy != nil {
+		sel, err := operators.KeySelector(n.KeyBy)
+		if err != nil {
+			return nil, &params.Error{Pos: n.KeyBy.Pos, Field: n.Path() + ".key-by", Msg: err.Error()}
+		}
+		return in.KeyBy(graph.KeySelector(sel)).DataStream, nil
+	}
+	switch n.Partition {
+	case jobspec.PartitionRebalance:
+		return in.Rebalance(), nil
+	case jobspec.PartitionBroadcast:
+		return in.Broadcast(), nil
+	case jobspec.PartitionForward:
+		return in.Forward(), nil
+	}
+	return in, nil
+}
