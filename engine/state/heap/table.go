@@ -92,6 +92,7 @@ func (t *table[T]) endIter() {
 	if t.iterating > 0 || t.dead == 0 {
 		return
 	}
+	t.gen++ // slots move
 	j := 0
 	for i := range t.slots {
 		if t.slots[i].dead {

@@ -482,7 +482,7 @@ func (b *Backend) Restore(e *state.Entry) error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if keyed.Expired(e.ExpiresAt, b.nowMs()) {
+	if e.ExpiresAt != 0 && keyed.Expired(e.ExpiresAt, b.nowMs()) {
 		return nil
 	}
 	b.kbuf = keyed.AppendAddress(b.kbuf[:0], e.KeyGroup, e.Key, e.Namespace)

@@ -40,11 +40,11 @@ func Compare(b *testing.B, ours, baseline Loop) {
 	for from := 0; from < b.N; from += chunk {
 		to := min(from+chunk, b.N)
 
-		c0 := threadCPU()
 		b.StartTimer()
+		c0 := threadCPU()
 		ours(from, to)
-		b.StopTimer()
 		oursCPU += threadCPU() - c0
+		b.StopTimer()
 
 		runtime.ReadMemStats(&ms)
 		m0 := ms.Mallocs
