@@ -55,9 +55,13 @@ func commands() []command {
 }
 
 // Main runs the freshet command line and returns its exit code.
+// The first interrupt cancels the command's context (run stops its job
+// gracefully); after it, signals take their default action again, so a
+// second Ctrl-C ends the process at once.
 func Main(args []string, stdio IO) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	return Run(ctx, args, stdio)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -66,7 +67,7 @@ func printErr(w io.Writer, prefix string, err error) {
 }
 
 func runCmd(ctx context.Context, stdio IO, args []string) int {
-	fs := newFlags(stdio, "run", "JOB.yaml", "Run a job on an in-process cluster (a JobManager and TaskManagers in this process).\nA bounded job exits when its sources end; Ctrl-C cancels the job, flushes its sinks and exits 130.")
+	fs := newFlags(stdio, "run", "JOB.yaml", "Run a job on an in-process cluster (a JobManager and TaskManagers in this process).\nA bounded job exits when its sources end. Ctrl-C stops the job gracefully (sources stop,\noperators finish, sinks flush and commit) and exits 130; a second Ctrl-C exits at once.")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override a job file field, e.g. --set sources.lines.path=in.txt (repeatable)")
 	parallelism := fs.Int("parallelism", 0, "override the job's default parallelism")
@@ -111,10 +112,16 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		}
 		defer srv.Close()
 	}
-	interrupted := false
+	var interrupted atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
-		interrupted = true
-		_ = client.Cancel(context.Background())
+		interrupted.Store(true)
+		if !stdio.Interactive || *quiet {
+			fmt.Fprintln(stdio.Err, "freshet run: interrupt: stopping the job (sources stop, sinks flush)")
+		}
+		_ = client.Stop(context.Background())
+		// A job that does not stop in time is cancelled.
+		t := time.AfterFunc(30*time.Second, func() { _ = client.Cancel(context.Background()) })
+		_ = t
 	})
 	defer stop()
 
@@ -131,8 +138,11 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		summary(stdio.Out, res, client)
 	}
 	switch {
-	case interrupted:
-		fmt.Fprintln(stdio.Err, "freshet run: stopped by interrupt; the job was cancelled and its sinks flushed")
+	case interrupted.Load():
+		if waitErr != nil {
+			printErr(stdio.Err, "freshet run", waitErr)
+		}
+		fmt.Fprintln(stdio.Err, "freshet run: stopped by interrupt")
 		return ExitInterrupted
 	case waitErr != nil:
 		printErr(stdio.Err, "freshet run", waitErr)

@@ -279,6 +279,35 @@ func (jm *JobManager) Cancel(ctx context.Context, id string) error {
 	return nil
 }
 
+// Stop ends a running job gracefully: its sources stop reading, and every
+// operator and sink finishes and flushes as at the end of bounded input. The
+// job then ends FINISHED. Use Cancel to stop at once without flushing.
+func (jm *JobManager) Stop(ctx context.Context, id string) error {
+	jm.mu.Lock()
+	j, ok := jm.jobs[id]
+	if !ok {
+		jm.mu.Unlock()
+		return fmt.Errorf("%w %s", ErrUnknownJob, id)
+	}
+	if j.state != JobRunning {
+		jm.mu.Unlock()
+		return nil
+	}
+	sources := map[ExecutionID]TaskManagerGateway{}
+	for eid, tm := range j.placed {
+		if len(j.graph.Vertices[eid.Vertex].Inputs) == 0 {
+			sources[eid] = tm
+		}
+	}
+	jm.mu.Unlock()
+	for eid, tm := range sources {
+		if err := tm.StopTask(ctx, eid); err != nil {
+			return fmt.Errorf("stopping %s: %w", eid, err)
+		}
+	}
+	return nil
+}
+
 // JobResult is how a job ended.
 type JobResult struct {
 	ID       string

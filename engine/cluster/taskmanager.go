@@ -39,6 +39,8 @@ type TaskManagerGateway interface {
 	Slots() int
 	SubmitTask(ctx context.Context, d task.Deployment) error
 	CancelTask(ctx context.Context, id ExecutionID) error
+	// StopTask ends a source task gracefully (see task.Task.Stop).
+	StopTask(ctx context.Context, id ExecutionID) error
 	TaskStats(ctx context.Context, job string) ([]task.Stats, error)
 	ReleaseJob(ctx context.Context, job string) error
 }
@@ -155,6 +157,17 @@ func (tm *TaskManager) CancelTask(ctx context.Context, id ExecutionID) error {
 	tm.mu.Unlock()
 	if t != nil {
 		t.Cancel()
+	}
+	return nil
+}
+
+// StopTask ends a source task gracefully.
+func (tm *TaskManager) StopTask(ctx context.Context, id ExecutionID) error {
+	tm.mu.Lock()
+	t := tm.tasks[id]
+	tm.mu.Unlock()
+	if t != nil {
+		t.Stop()
 	}
 	return nil
 }

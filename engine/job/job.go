@@ -87,6 +87,9 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 				continue
 			}
 			in, err := inputOf(spec, n, streams)
+			if errors.Is(err, errInputFailed) {
+				continue
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -120,13 +123,15 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 	return env, nil
 }
 
+var errInputFailed = errors.New("an input failed to build")
+
 // inputOf unions n's inputs and applies its partitioning.
 func inputOf(spec *jobspec.Spec, n *jobspec.Node, streams map[string]*stream.DataStream) (*stream.DataStream, error) {
 	var in *stream.DataStream
 	for _, name := range n.Inputs {
 		s, ok := streams[name]
 		if !ok {
-			return nil, &params.Error{Pos: n.Pos, Field: n.Path() + ".input", Msg: fmt.Sprintf("input %q failed to build", name)}
+			return nil, errInputFailed // already reported
 		}
 		if in == nil {
 			in = s

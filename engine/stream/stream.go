@@ -329,6 +329,9 @@ func (c *JobClient) Cluster() *cluster.MiniCluster { return c.cluster }
 // Status returns the job's current status.
 func (c *JobClient) Status() (cluster.JobStatus, error) { return c.cluster.JobManager().Status(c.ID) }
 
+// Stop ends the job gracefully: sources stop, sinks flush (see JobManager.Stop).
+func (c *JobClient) Stop(ctx context.Context) error { return c.cluster.JobManager().Stop(ctx, c.ID) }
+
 // Cancel cancels the job.
 func (c *JobClient) Cancel(ctx context.Context) error {
 	return c.cluster.JobManager().Cancel(ctx, c.ID)

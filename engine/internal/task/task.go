@@ -111,6 +111,8 @@ type Task struct {
 	deadline time.Time // next processing-time timer or tick; zero: none
 	asyncErr error     // failure inside a callback that cannot return one
 
+	stopRequested bool // Stop: end the source
+
 	watermark int64
 	wm        atomic.Int64 // watermark, for readers outside the task
 	lastFlush time.Time
@@ -159,6 +161,28 @@ func (t *Task) Done() <-chan struct{} { return t.done }
 
 // Cancel stops the task; it ends in state Canceled unless it already ended.
 func (t *Task) Cancel() { t.cancel(context.Canceled) }
+
+// Stop ends a source task gracefully: the source is polled no more and the
+// task finishes as if the input had ended, except that event time does not
+// jump to the end (no final watermark). Everything downstream finishes in
+// turn, so sinks flush and commit. Stop does nothing to a task without a
+// source: it ends when its inputs end.
+func (t *Task) Stop() bool {
+	if len(t.d.Vertex.Inputs) > 0 {
+		return false
+	}
+	for i := 0; i < 100; i++ {
+		if t.Post(func() error { t.stopRequested = true; return nil }) {
+			return true
+		}
+		select {
+		case <-t.done:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return false
+}
 
 // Post runs fn on the task goroutine between batches. It returns false if
 // the mailbox is full or the task has stopped.
@@ -338,6 +362,10 @@ func (t *Task) runSource() error {
 		}
 		if err := t.ctx.Err(); err != nil {
 			return context.Cause(t.ctx)
+		}
+		if t.stopRequested {
+			t.log.Info("source stopped on request")
+			return t.finish()
 		}
 		status, err := t.source.Poll(t.srcCtx)
 		if err != nil {
