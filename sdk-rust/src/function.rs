@@ -1,7 +1,9 @@
 //! The operator kinds a module can implement, one trait each.
 //!
 //! Every trait has an `open` with a default that does nothing; implement it
-//! to read configuration and declare state. Plain functions and closures with
+//! to read configuration and declare state. An error from `open` makes
+//! `freshet_open` fail with `invalid_argument` (or with the status of the
+//! host call that failed, such as `kind_mismatch`), and its message is logged. Plain functions and closures with
 //! the right signature implement the stateless kinds directly.
 
 use crate::context::{Context, OpenContext};

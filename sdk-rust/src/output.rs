@@ -12,7 +12,7 @@ use core::fmt;
 use crate::abi::{entry_kind, status};
 use crate::ctrl;
 use crate::entry::{encode_header, Headers, HEADER_SIZE};
-use crate::record::Record;
+use crate::record::{Record, NO_TIMESTAMP};
 use crate::sys;
 
 pub(crate) struct Output {
@@ -189,7 +189,7 @@ impl Output {
     }
 
     pub(crate) fn error(&mut self, index: u32, message: &str) {
-        self.entry(entry_kind::ERROR, &[], message.as_bytes(), Headers::EMPTY, index, 0)
+        self.entry(entry_kind::ERROR, &[], message.as_bytes(), Headers::EMPTY, index, NO_TIMESTAMP)
     }
 }
 
@@ -306,11 +306,13 @@ impl<'a> MapOutput<'a> {
 pub struct KeyOutput<'a> {
     pub(crate) out: &'a mut Output,
     pub(crate) entry: u32,
+    /// The record's timestamp, carried along (the host ignores it).
+    pub(crate) ts: i64,
 }
 
 impl<'a> KeyOutput<'a> {
     pub fn key(self, key: &[u8]) -> Emitted {
-        self.out.entry(entry_kind::KEY, key, &[], Headers::EMPTY, self.entry, 0);
+        self.out.entry(entry_kind::KEY, key, &[], Headers::EMPTY, self.entry, self.ts);
         Emitted { _private: () }
     }
 
@@ -325,7 +327,7 @@ impl<'a> KeyOutput<'a> {
             let kstart = out.buf.len();
             f(&mut Writer { buf: &mut out.buf, start: kstart });
             let klen = out.buf.len() - kstart;
-            let h = encode_header(entry_kind::KEY, 0, klen as u32, 0, self.entry, 0);
+            let h = encode_header(entry_kind::KEY, 0, klen as u32, 0, self.entry, self.ts);
             out.buf[start..start + HEADER_SIZE].copy_from_slice(&h);
         }
         Emitted { _private: () }

@@ -252,7 +252,13 @@ impl Runtime {
             }
             Err(e) => {
                 log_error(&format!("open {}: {}", name, e));
-                e.status()
+                // A failed open is a configuration problem unless a host
+                // call said otherwise.
+                if e.status() == status::USER_ERROR {
+                    status::INVALID_ARGUMENT
+                } else {
+                    e.status()
+                }
             }
         }
     }
@@ -409,7 +415,7 @@ fn run_key_selector(f: &mut dyn KeySelector, input: &[u8], n: u32, out: &mut Out
             Err(st) => return st,
         };
         let mark = out.mark();
-        if let Err(err) = f.select_key(&Record::from_entry(&e), KeyOutput { out: &mut *out, entry: i }) {
+        if let Err(err) = f.select_key(&Record::from_entry(&e), KeyOutput { out: &mut *out, entry: i, ts: e.timestamp }) {
             out.retract(mark);
             out.error(i, err.message());
         }

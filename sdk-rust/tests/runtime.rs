@@ -288,7 +288,7 @@ fn map_outputs_keep_key_timestamp_and_headers() {
         vec![
             with(out(entry_kind::OUTPUT, b"k1", b"ABC", 0, 1)),
             out(entry_kind::FORWARD, b"", b"", 1, 0),
-            out(entry_kind::ERROR, b"", b"cannot map fail", 2, 0),
+            out(entry_kind::ERROR, b"", b"cannot map fail", 2, i64::MIN),
             out(entry_kind::FORWARD, b"", b"", 3, 0),
             with(out(entry_kind::OUTPUT, b"k5", b"copy", 0, 5)),
             out(entry_kind::OUTPUT, b"own-key", b"own-value", 0, 42),
@@ -312,7 +312,7 @@ fn filter_forwards_kept_records() {
         got,
         vec![
             out(entry_kind::FORWARD, b"", b"", 0, 0),
-            out(entry_kind::ERROR, b"", b"not a number", 2, 0),
+            out(entry_kind::ERROR, b"", b"not a number", 2, i64::MIN),
             out(entry_kind::FORWARD, b"", b"", 3, 0),
         ]
     );
@@ -328,7 +328,7 @@ fn flat_map_retracts_a_failed_records_outputs() {
         vec![
             out(entry_kind::OUTPUT, b"a", b"a", 0, 7),
             out(entry_kind::OUTPUT, b"b", b"b", 0, 7),
-            out(entry_kind::ERROR, b"", b"boom", 1, 0),
+            out(entry_kind::ERROR, b"", b"boom", 1, i64::MIN),
             out(entry_kind::OUTPUT, b"e", b"e", 0, 9),
         ]
     );
@@ -370,9 +370,9 @@ fn key_selector_sets_keys() {
     assert_eq!(
         got,
         vec![
-            out(entry_kind::KEY, b"a", b"", 0, 0),
-            out(entry_kind::ERROR, b"", b"empty value", 1, 0),
-            out(entry_kind::KEY, b"hash-4", b"", 2, 0),
+            out(entry_kind::KEY, b"a", b"", 0, 1),
+            out(entry_kind::ERROR, b"", b"empty value", 1, i64::MIN),
+            out(entry_kind::KEY, b"hash-4", b"", 2, 3),
         ]
     );
 }
@@ -434,7 +434,7 @@ fn process_window_sees_its_elements() {
         got,
         vec![
             out(entry_kind::OUTPUT, b"k", b"0..10:a,b", 0, 9),
-            out(entry_kind::ERROR, b"", b"empty window", 3, 0),
+            out(entry_kind::ERROR, b"", b"empty window", 3, i64::MIN),
             out(entry_kind::OUTPUT, b"i", b"20..30:c", 0, 29),
         ]
     );

@@ -1,0 +1,147 @@
+//! The reference Nexmark q1 (currency conversion) and q2 (selected auctions)
+//! functions (plugins/README.md). Bids are ASCII CSV:
+//! `auction,bidder,price,dateTime`.
+
+use freshet_sdk::{num, Emitted, Error, FilterFunction, MapOutput, Module, OpenContext, Record, Result};
+
+/// One bid: auction, bidder, price, dateTime.
+pub type Bid = [i64; 4];
+
+/// Reads exactly four decimal integers separated by single commas.
+pub fn parse_bid(v: &[u8]) -> Option<Bid> {
+    let mut f = [0i64; 4];
+    let mut fields = v.splitn(4, |&b| b == b',');
+    for x in f.iter_mut() {
+        *x = num::parse_i64(fields.next()?)?;
+    }
+    Some(f)
+}
+
+fn invalid_bid() -> Error {
+    Error::new("invalid bid")
+}
+
+/// q1: the bid with its price converted at 0.908, exactly, truncated.
+pub fn q1(r: &Record, out: MapOutput) -> Result<Emitted> {
+    let [auction, bidder, price, date_time] = parse_bid(r.value).ok_or_else(invalid_bid)?;
+    let converted = price / 1000 * 908 + (price % 1000) * 908 / 1000;
+    Ok(out.value_with(|w| {
+        w.write_i64(auction);
+        w.push(b',');
+        w.write_i64(bidder);
+        w.push(b',');
+        w.write_i64(converted);
+        w.push(b',');
+        w.write_i64(date_time);
+    }))
+}
+
+/// q2: keeps the bids of auctions divisible by the configured modulus.
+pub struct Q2 {
+    modulus: i64,
+}
+
+impl Default for Q2 {
+    fn default() -> Self {
+        Q2 { modulus: 123 }
+    }
+}
+
+impl FilterFunction for Q2 {
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        let v = match ctx.config().get("modulus") {
+            None => return Ok(()),
+            Some(v) if v.is_null() => return Ok(()),
+            Some(v) => v,
+        };
+        match v.as_i64() {
+            Some(n) if n > 0 => {
+                self.modulus = n;
+                Ok(())
+            }
+            _ => Err(Error::invalid_argument("modulus must be a positive integer")),
+        }
+    }
+
+    fn filter(&mut self, r: &Record) -> Result<bool> {
+        let bid = parse_bid(r.value).ok_or_else(invalid_bid)?;
+        Ok(bid[0] % self.modulus == 0)
+    }
+}
+
+pub fn register(m: &mut Module) {
+    m.map("q1", q1).filter("q2", Q2::default());
+}
+
+freshet_sdk::export!(register);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use freshet_sdk::abi::{entry_kind, status};
+    use freshet_sdk::testing::{Harness, Input};
+
+    #[test]
+    fn parse_bid_table() {
+        let cases: &[(&str, Option<Bid>)] = &[
+            ("1007,2001,1000,1700000000000", Some([1007, 2001, 1000, 1_700_000_000_000])),
+            ("-0,007,-5,0", Some([0, 7, -5, 0])),
+            ("1,2,3", None),
+            ("1,2,3,4,5", None),
+            ("1,2,3,4,", None),
+            ("1,,3,4", None),
+            ("1, 2,3,4", None),
+            ("1,2,3,+4", None),
+            ("1,2,3,99999999999999999999", None),
+            ("", None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(parse_bid(v.as_bytes()), *want, "{}", v);
+        }
+    }
+
+    #[test]
+    fn q1_converts_prices_exactly() {
+        let mut h = Harness::new(register);
+        h.open("q1", "{}").unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("1007,2001,1000,1700000000000", "1007,2001,908,1700000000000"),
+            ("-0,007,1999,5", "0,7,1815,5"),
+            ("1,2,-1999,5", "1,2,-1815,5"),
+            ("1,2,9223372036854775807,5", "1,2,8374821809464136432,5"),
+            ("1,2,-9223372036854775808,5", "1,2,-8374821809464136433,5"),
+        ];
+        for (input, want) in cases {
+            let out = h.process(&[Input::data(b"k", input.as_bytes(), 9)]).unwrap();
+            assert_eq!(
+                (out[0].kind, &out[0].value[..], out[0].timestamp),
+                (entry_kind::OUTPUT, want.as_bytes(), 9),
+                "{}",
+                input
+            );
+        }
+        let out = h.process(&[Input::data(b"k", b"1,2,3", 9)]).unwrap();
+        assert_eq!(out[0].error_message(), Some("invalid bid"));
+    }
+
+    #[test]
+    fn q2_keeps_selected_auctions() {
+        let cases: &[(&str, &[(&str, bool)])] = &[
+            ("{}", &[("1007,1,1,1", false), ("1107,1,1,1", true), ("-123,1,1,1", true), ("0,1,1,1", true)]),
+            (r#"{"modulus": 2}"#, &[("3,1,1,1", false), ("4,1,1,1", true)]),
+            (r#"{"modulus": null}"#, &[("246,1,1,1", true)]),
+        ];
+        for (config, bids) in cases {
+            let mut h = Harness::new(register);
+            h.open("q2", config).unwrap();
+            for (bid, keep) in *bids {
+                let out = h.process(&[Input::data(b"", bid.as_bytes(), 0)]).unwrap();
+                assert_eq!(!out.is_empty(), *keep, "{} {}", config, bid);
+            }
+        }
+        for config in [r#"{"modulus": 0}"#, r#"{"modulus": -5}"#, r#"{"modulus": 1.5}"#, r#"{"modulus": "x"}"#] {
+            let mut h = Harness::new(register);
+            assert_eq!(h.open("q2", config), Err(status::INVALID_ARGUMENT), "{}", config);
+        }
+    }
+}
