@@ -88,3 +88,6 @@ func (b *Batch) Append(key, value []byte, ts int64) {
 func (b *Batch) AppendView(r Record) {
 	b.Records = append(b.Records, r)
 }
+
+// EmitView appends r without copying its bytes. It implements ViewEmitter.
+func (b *Batch) EmitView(r *Record) { b.Records = append(b.Records, *r) }

@@ -12,6 +12,16 @@ type Output interface {
 	Emit(r *Record)
 }
 
+// ViewEmitter is implemented by the Outputs the runtime gives operators. An
+// operator that forwards records of its input batch unchanged (a filter) or
+// with bytes that point into that batch may emit them with EmitView, which
+// skips the copy: the runtime guarantees the input batch outlives the output
+// batch's delivery downstream. Bytes the operator owns and reuses must go
+// through Emit.
+type ViewEmitter interface {
+	EmitView(r *Record)
+}
+
 // Operator is the one interface every stream transformation implements:
 // native Go functions, WebAssembly modules and sinks alike.
 //

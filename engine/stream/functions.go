@@ -2,24 +2,48 @@ package stream
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/freshet/freshet/engine/api"
 )
 
 type mapOp struct {
 	api.BaseOperator
-	fn func(r *api.Record) error
+	fn  func(r *api.Record) error
+	rec api.Record // the copy fn may change; a field, so it never escapes per call
 }
 
 func (o *mapOp) ProcessBatch(in *api.Batch, out api.Output) error {
+	view, canView := out.(api.ViewEmitter)
 	for i := range in.Records {
-		r := in.Records[i]
-		if err := o.fn(&r); err != nil {
+		src := &in.Records[i]
+		o.rec = *src
+		if err := o.fn(&o.rec); err != nil {
 			return err
 		}
-		out.Emit(&r)
+		// A record whose bytes still lie in the input batch needs no copy.
+		if canView && within(o.rec.Key, src) && within(o.rec.Value, src) && sameHeaders(o.rec.Headers, src.Headers) {
+			view.EmitView(&o.rec)
+		} else {
+			out.Emit(&o.rec)
+		}
 	}
+	o.rec = api.Record{}
 	return nil
+}
+
+// within reports whether b is empty or starts at r's key or value.
+func within(b []byte, r *api.Record) bool {
+	if len(b) == 0 {
+		return true
+	}
+	p := unsafe.SliceData(b)
+	return p == unsafe.SliceData(r.Value) && len(b) <= len(r.Value) ||
+		p == unsafe.SliceData(r.Key) && len(b) <= len(r.Key)
+}
+
+func sameHeaders(a, b []api.Header) bool {
+	return len(a) == 0 || len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 type filterOp struct {
@@ -28,9 +52,14 @@ type filterOp struct {
 }
 
 func (o *filterOp) ProcessBatch(in *api.Batch, out api.Output) error {
+	view, canView := out.(api.ViewEmitter)
 	for i := range in.Records {
 		if o.fn(&in.Records[i]) {
-			out.Emit(&in.Records[i])
+			if canView {
+				view.EmitView(&in.Records[i])
+			} else {
+				out.Emit(&in.Records[i])
+			}
 		}
 	}
 	return nil
