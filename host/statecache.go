@@ -109,7 +109,8 @@ func (c *stateCache) cacheKey() []byte {
 		c.scratch = binary.LittleEndian.AppendUint32(c.scratch, uint32(len(c.ns)))
 		c.scratch = append(c.scratch, c.ns...)
 	}
-	return append(c.scratch, c.key...)
+	c.scratch = append(c.scratch, c.key...)
+	return c.scratch
 }
 
 func (c *stateCache) declare(kind abi.StateKind, name string, ttl time.Duration) (int, error) {

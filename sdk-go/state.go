@@ -60,19 +60,42 @@ func (s *stateHandle) fail(op string, st int32) error {
 	return fmt.Errorf("%s state %q: %s: %w", s.kind, s.name, op, StatusError(st))
 }
 
-// read calls a host read function with s.buf, growing it until the result fits.
-func (s *stateHandle) read(op string, call func(buf []byte) int32) ([]byte, bool, error) {
+type readOp uint8
+
+const (
+	opValueGet readOp = iota
+	opListGet
+	opMapGet
+	opMapScan
+)
+
+var opNames = [...]string{"get", "get", "get", "scan"}
+
+// read calls a host read function with s.buf, growing it until the result
+// fits. (A switch rather than a closure: closures allocate, and allocation
+// is what costs most in a Go guest.)
+func (s *stateHandle) read(op readOp, h int32, userKey []byte) ([]byte, bool, error) {
 	if cap(s.buf) < 64 {
 		s.buf = make([]byte, 256)
 	}
 	for {
 		buf := s.buf[:cap(s.buf)]
-		n := call(buf)
+		var n int32
+		switch op {
+		case opValueGet:
+			n = abi.ValueGet(h, ptr(buf), int32(len(buf)))
+		case opListGet:
+			n = abi.ListGet(h, ptr(buf), int32(len(buf)))
+		case opMapGet:
+			n = abi.MapGet(h, ptr(userKey), int32(len(userKey)), ptr(buf), int32(len(buf)))
+		case opMapScan:
+			n = abi.MapScan(h, ptr(buf), int32(len(buf)))
+		}
 		switch {
 		case n == int32(abi.StatusNotFound):
 			return nil, false, nil
 		case n < 0:
-			return nil, false, s.fail(op, n)
+			return nil, false, s.fail(opNames[op], n)
 		case int(n) <= len(buf):
 			return buf[:n], true, nil
 		}
@@ -94,7 +117,7 @@ func (v *ValueState) Get() ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return v.s.read("get", func(buf []byte) int32 { return abi.ValueGet(h, ptr(buf), int32(len(buf))) })
+	return v.s.read(opValueGet, h, nil)
 }
 
 // Put sets the current key's value.
@@ -171,7 +194,7 @@ func (l *ListState) Get() ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := l.s.read("get", func(buf []byte) int32 { return abi.ListGet(h, ptr(buf), int32(len(buf))) })
+	b, _, err := l.s.read(opListGet, h, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +249,7 @@ func (m *MapState) Get(userKey []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return m.s.read("get", func(buf []byte) int32 {
-		return abi.MapGet(h, ptr(userKey), int32(len(userKey)), ptr(buf), int32(len(buf)))
-	})
+	return m.s.read(opMapGet, h, userKey)
 }
 
 // Put sets userKey to value.
@@ -262,7 +283,7 @@ func (m *MapState) All() (iter.Seq2[[]byte, []byte], error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _, err := m.s.read("scan", func(buf []byte) int32 { return abi.MapScan(h, ptr(buf), int32(len(buf))) })
+	b, _, err := m.s.read(opMapScan, h, nil)
 	if err != nil {
 		return nil, err
 	}

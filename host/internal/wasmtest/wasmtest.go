@@ -229,3 +229,41 @@ func OutputEntry(kind abi.EntryKind, extra uint32) []byte {
 		WriteOut(abi.OffEntryExtra, int32(extra)),
 	)
 }
+
+// More instructions, for loops.
+var (
+	I32Add = []byte{0x6a}
+	I32Mul = []byte{0x6c}
+	I32GeU = []byte{0x4f}
+	Block  = []byte{0x02, 0x40}
+	Loop   = []byte{0x03, 0x40}
+	End    = []byte{0x0b}
+)
+
+// LocalSet sets local (or parameter) idx.
+func LocalSet(idx int) []byte { return append([]byte{0x21}, uleb(uint64(idx))...) }
+
+// Br and BrIf branch to the label depth levels out.
+func Br(depth int) []byte   { return append([]byte{0x0c}, uleb(uint64(depth))...) }
+func BrIf(depth int) []byte { return append([]byte{0x0d}, uleb(uint64(depth))...) }
+
+// ForwardAll is a freshet_process body that emits a forward entry for every
+// input entry: the cheapest guest there is, for measuring the boundary.
+// It reuses its parameters as locals (0: index, 1: entry address).
+func ForwardAll() []byte {
+	const size = abi.EntryHeaderSize
+	return Cat(
+		I32Const(0), LocalSet(0),
+		Block, Loop,
+		LocalGet(0), LocalGet(2), I32GeU, BrIf(1),
+		LocalGet(0), I32Const(size), I32Mul, I32Const(RawOut), I32Add, LocalSet(1),
+		LocalGet(1), I32Const(int32(abi.EntryForward)), I32Store(0), // kind, flags 0, no headers
+		LocalGet(1), I32Const(0), I32Store(abi.OffEntryKeyLen),
+		LocalGet(1), I32Const(0), I32Store(abi.OffEntryValueLen),
+		LocalGet(1), LocalGet(0), I32Store(abi.OffEntryExtra),
+		LocalGet(0), I32Const(1), I32Add, LocalSet(0),
+		Br(0),
+		End, End,
+		LocalGet(2), I32Const(size), I32Mul,
+	)
+}

@@ -21,13 +21,20 @@ var (
 	suffix   []byte
 	hog      [][]byte
 	spinSink int
+	upperBuf []byte
 )
 
 func init() {
 	freshet.Map("upper", func(c *freshet.Context, r *freshet.Record) ([]byte, error) {
 		records.Add(1)
-		v := bytes.ToUpper(r.Value)
-		return append(v, suffix...), nil
+		upperBuf = upperBuf[:0]
+		for _, b := range r.Value {
+			if b >= 'a' && b <= 'z' {
+				b -= 'a' - 'A'
+			}
+			upperBuf = append(upperBuf, b)
+		}
+		return append(upperBuf, suffix...), nil
 	}, freshet.OnOpen(func(config []byte) error {
 		var cfg struct {
 			Suffix string `json:"suffix"`
@@ -166,6 +173,14 @@ func init() {
 		}
 		c.Emit(r.Key, b.Bytes())
 		return nil
+	}})
+	// One state read and one state write per record (benchmarks).
+	freshet.Process("rw", freshet.ProcessFuncs{ProcessElementFn: func(c *freshet.Context, r *freshet.Record) error {
+		n, _, err := count.GetInt64()
+		if err != nil {
+			return err
+		}
+		return count.PutInt64(n + 1)
 	}})
 	freshet.Process("stateless-misuse", freshet.ProcessFuncs{ProcessElementFn: func(c *freshet.Context, r *freshet.Record) error {
 		return nil
