@@ -12,6 +12,7 @@ import (
 
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/host/abi"
+	"github.com/freshet/freshet/host/internal/meter"
 )
 
 // hostFunc implements one function of the freshet_v1 module for instance in.
@@ -66,6 +67,46 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 		return fmt.Errorf("instantiating host module %s: %w", abi.ImportModule, err)
 	}
 	return nil
+}
+
+// instantiateMeterModule provides the function metered guests call when
+// their fuel runs out (see host/internal/meter).
+func instantiateMeterModule(ctx context.Context, rt wazero.Runtime) error {
+	_, err := rt.NewHostModuleBuilder(meter.ImportModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(wapi.GoModuleFunc(func(ctx context.Context, _ wapi.Module, stack []uint64) {
+			in := instanceFrom(ctx)
+			if in == nil {
+				panic(errors.New("metered guest called outside a Freshet instance"))
+			}
+			in.tick(stack)
+		}), nil, []wapi.ValueType{wapi.ValueTypeI32}).
+		Export(meter.ImportName).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("instantiating host module %s: %w", meter.ImportModule, err)
+	}
+	return nil
+}
+
+// errInterrupted unwinds a guest whose deadline passed or whose task was
+// cancelled.
+var errInterrupted = errors.New("guest call interrupted")
+
+// tick runs every meter.Fuel function entries and loop iterations of the
+// guest: it stops the call when its deadline passed or the task was
+// cancelled, and otherwise refills the fuel. Being a call into Go, it also
+// lets the Go scheduler stop this goroutine for a garbage collection.
+func (in *Instance) tick(stack []uint64) {
+	if time.Now().After(in.deadline) {
+		in.timedOut = true
+		panic(errInterrupted)
+	}
+	if in.ctx.Err() != nil {
+		in.cancelled = true
+		panic(errInterrupted)
+	}
+	stack[0] = meter.Fuel
 }
 
 // abiPanic is how a host function aborts the guest call: the violation is

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -54,12 +53,13 @@ type Instance struct {
 	ctrl                         uint32
 	inPtr, inCap, outPtr, outCap uint32
 
-	timer    *time.Timer
-	timedOut atomic.Bool
-	alloc    *cappedMemory
-	poison   error
-	export   string
-	fn       *Function
+	deadline  time.Time
+	timedOut  bool
+	cancelled bool
+	alloc     *cappedMemory
+	poison    error
+	export    string
+	fn        *Function
 
 	call    callState
 	hdrs    []api.Header
@@ -108,8 +108,6 @@ func (m *Module) instantiate(parent context.Context, o instanceOptions) (*Instan
 	in.call.cur = abi.NoEntry
 	in.stderr = newGuestLog(o.actx, m.rt.cfg.Logger, m.id)
 	in.ctx = context.WithValue(parent, instanceKey{}, in)
-	in.timer = time.AfterFunc(time.Hour, in.onTimeout)
-	in.timer.Stop()
 
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -167,7 +165,6 @@ func (m *Module) instantiate(parent context.Context, o instanceOptions) (*Instan
 
 // Close releases the instance. It is safe to call more than once.
 func (in *Instance) Close(ctx context.Context) error {
-	in.timer.Stop()
 	if in.mod == nil {
 		return nil
 	}
@@ -185,13 +182,6 @@ func (in *Instance) Module() *Module { return in.m }
 // Err returns the error that poisoned the instance, or nil.
 func (in *Instance) Err() error { return in.poison }
 
-func (in *Instance) onTimeout() {
-	in.timedOut.Store(true)
-	if mod := in.mod; mod != nil {
-		_ = mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
-	}
-}
-
 // invoke calls f with in.stack as parameters and returns its first result.
 // Any failure poisons the instance.
 func (in *Instance) invoke(f wapi.Function, export string) (uint64, error) {
@@ -200,12 +190,9 @@ func (in *Instance) invoke(f wapi.Function, export string) (uint64, error) {
 	}
 	in.export = export
 	in.call.abiErr, in.call.stateErr, in.call.sinkErr = nil, nil, nil
-	in.timer.Reset(in.opts.timeout)
+	in.deadline = time.Now().Add(in.opts.timeout)
 	err := f.CallWithStack(in.ctx, in.stack[:])
-	if !in.timer.Stop() {
-		in.timedOut.Store(true)
-	}
-	if err == nil && !in.timedOut.Load() && in.call.abiErr == nil {
+	if err == nil && in.call.abiErr == nil {
 		return in.stack[0], nil
 	}
 	return 0, in.fail(in.classify(export, err))
@@ -239,14 +226,14 @@ func (in *Instance) classify(export string, err error) error {
 	}
 	var exit *sys.ExitError
 	switch {
-	case in.timedOut.Load():
+	case in.timedOut:
 		e.Kind, e.Err = ErrTimeout, fmt.Errorf("the call ran longer than %s", in.opts.timeout)
 	case in.call.abiErr != nil:
 		e.Kind, e.Err = ErrABI, in.call.abiErr
 	case in.alloc.exceeded:
 		e.Kind, e.Err = ErrMemoryLimit, fmt.Errorf("the guest asked for %d bytes, the limit is %d", in.alloc.asked, in.alloc.limit)
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
-		e.Kind, e.Err = ErrGuestTrap, fmt.Errorf("interrupted: %w", context.Canceled)
+	case in.cancelled:
+		e.Kind, e.Err = ErrGuestTrap, fmt.Errorf("interrupted: the task was cancelled: %w", context.Cause(in.ctx))
 	case errors.As(err, &exit):
 		e.Kind, e.Err = ErrGuestTrap, fmt.Errorf("the guest exited with code %d", exit.ExitCode())
 	default:

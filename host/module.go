@@ -12,6 +12,7 @@ import (
 	wapi "github.com/tetratelabs/wazero/api"
 
 	"github.com/freshet/freshet/host/abi"
+	"github.com/freshet/freshet/host/internal/meter"
 )
 
 // Function is one operator function a module describes.
@@ -44,6 +45,7 @@ type Module struct {
 
 	hasInitialize bool
 	minPages      uint32
+	metered       bool
 }
 
 // ID names the module in errors: its name and a hash prefix.
@@ -131,9 +133,15 @@ func sigString(params, results []wapi.ValueType) string {
 // checkImportsExports validates the module's interface without running it.
 func (m *Module) checkImportsExports() error {
 	var errs []error
+	meterImports := 0
 	for _, def := range m.compiled.ImportedFunctions() {
 		mod, name, _ := def.Import()
 		switch mod {
+		case meter.ImportModule:
+			// The metering rewrite adds exactly one; the guest may not.
+			if meterImports++; meterImports > 1 || !m.metered {
+				errs = append(errs, fmt.Errorf("imports %s.%s, which is reserved for the host", mod, name))
+			}
 		case abi.ImportModule:
 			f, ok := hostSigs[name]
 			if !ok {
