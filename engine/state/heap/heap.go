@@ -229,81 +229,79 @@ func (b *backend) Snapshot(fn func(e *state.Entry) error) error {
 	}
 	now := b.nowMs()
 	var e state.Entry
+	var addr, uk []byte
+	// setAddress decodes a slot's address (stored without its key group,
+	// which the table implies) into e.Key and e.Namespace.
+	setAddress := func(a string) error {
+		addr = append(append(addr[:0], 0, 0), a...)
+		_, key, ns, _, err := keyed.DecodeAddress(addr)
+		e.Key, e.Namespace = key, ns
+		return err
+	}
+	emit := func(c *cell) error {
+		if keyed.Expired(c.exp, now) {
+			return nil
+		}
+		e.Value, e.ExpiresAt = c.v, c.exp
+		return fn(&e)
+	}
 	for _, st := range b.all {
-		e.State, e.Kind = st.name, st.kind
+		e.State, e.Kind, e.UserKey = st.name, st.kind, nil
 		for i := 0; i < b.opts.KeyGroups.Len(); i++ {
 			e.KeyGroup = b.start + i
 			var err error
 			switch st.kind {
 			case api.ListStateKind:
-				err = snapshotTable(st.lists.at(i), &e, func(c *listCell) error {
-					for _, el := range c.elems {
-						if !keyed.Expired(el.exp, now) {
-							e.Value, e.ExpiresAt = el.v, el.exp
-							if err := fn(&e); err != nil {
-								return err
-							}
+				err = eachSlot(st.lists.at(i), func(a string, c *listCell) error {
+					if err := setAddress(a); err != nil {
+						return err
+					}
+					for j := range c.elems {
+						if err := emit(&c.elems[j]); err != nil {
+							return err
 						}
 					}
 					return nil
 				})
 			case api.MapStateKind:
-				err = snapshotTable(st.maps.at(i), &e, func(c *mapCell) error {
-					return snapshotTable(c.t, nil, func(uc *cell) error {
-						if keyed.Expired(uc.exp, now) {
-							return nil
-						}
-						e.Value, e.ExpiresAt = uc.v, uc.exp
-						return fn(&e)
-					}, &e.UserKey)
+				err = eachSlot(st.maps.at(i), func(a string, c *mapCell) error {
+					if err := setAddress(a); err != nil {
+						return err
+					}
+					return eachSlot(c.t, func(u string, uc *cell) error {
+						uk = append(uk[:0], u...)
+						e.UserKey = uk
+						return emit(uc)
+					})
 				})
 			default:
-				err = snapshotTable(st.cells.at(i), &e, func(c *cell) error {
-					if keyed.Expired(c.exp, now) {
-						return nil
+				err = eachSlot(st.cells.at(i), func(a string, c *cell) error {
+					if err := setAddress(a); err != nil {
+						return err
 					}
-					e.Value, e.ExpiresAt = c.v, c.exp
-					return fn(&e)
+					return emit(c)
 				})
 			}
 			if err != nil {
 				return fmt.Errorf("operator %q: snapshot of state %q, key group %d: %w", b.opts.Operator, st.name, e.KeyGroup, err)
 			}
 		}
-		e.UserKey = nil
 	}
 	return nil
 }
 
-// snapshotTable calls fn for every live slot of t. With e set, it decodes
-// each slot's address into e.Key and e.Namespace; with rawKey set, it stores
-// the slot's address (a map state's user key) there.
-func snapshotTable[T any](t *table[T], e *state.Entry, fn func(*T) error, rawKey ...*[]byte) error {
+// eachSlot calls fn with the address and entry of every live slot of t.
+func eachSlot[T any](t *table[T], fn func(addr string, v *T) error) error {
 	if t == nil {
 		return nil
 	}
 	t.beginIter()
 	defer t.endIter()
-	var addr []byte
 	for i := 0; i < len(t.slots); i++ {
-		s := &t.slots[i]
-		if s.dead {
-			continue
-		}
-		if e != nil {
-			addr = append(addr[:0], 0, 0) // key group is implied by the table
-			addr = append(addr, s.addr...)
-			_, key, ns, _, err := keyed.DecodeAddress(addr)
-			if err != nil {
+		if s := &t.slots[i]; !s.dead {
+			if err := fn(s.addr, &s.v); err != nil {
 				return err
 			}
-			e.Key, e.Namespace = key, ns
-		}
-		for _, k := range rawKey {
-			*k = append((*k)[:0], s.addr...)
-		}
-		if err := fn(&s.v); err != nil {
-			return err
 		}
 	}
 	return nil
