@@ -198,4 +198,3 @@ func (a *headerTS) Timestamp(r *api.Record) (int64, error) {
 }
 
 func (a *headerTS) String() string { return fmt.Sprintf("header %q (%s)", a.name, a.format) }
-
