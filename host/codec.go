@@ -92,72 +92,78 @@ func (in *Instance) consume(n uint32) error {
 	if !ok {
 		return fmt.Errorf("output buffer [%d, +%d) is outside memory", ptr, n)
 	}
-	mask := allowedMask[in.kind]
-	entries := uint32(len(in.call.keys))
+	var err error
+	in.hdrs, err = decodeOutput(b, in.kind, uint32(len(in.call.keys)), len(in.sides), in.hdrs, in.call.sink.emit)
+	return err
+}
+
+// decodeOutput decodes and validates the output entries of a call of a
+// function of kind over entries input entries, with sides side outputs
+// declared, handing each to emit. hdrs is scratch space for headers.
+func decodeOutput(b []byte, kind abi.OperatorKind, entries uint32, sides int, hdrs []api.Header, emit func(*outEntry) error) ([]api.Header, error) {
+	mask := allowedMask[kind]
 	var e outEntry
 	for off := 0; len(b) > 0; {
 		if len(b) < abi.EntryHeaderSize {
-			return fmt.Errorf("output entry at offset %d: %d bytes left, an entry header has %d", off, len(b), abi.EntryHeaderSize)
+			return hdrs, fmt.Errorf("output entry at offset %d: %d bytes left, an entry header has %d", off, len(b), abi.EntryHeaderSize)
 		}
-		kind := abi.EntryKind(b[abi.OffEntryKind])
+		ek := abi.EntryKind(b[abi.OffEntryKind])
 		hc := int(binary.LittleEndian.Uint16(b[abi.OffEntryHeaderCount:]))
 		kl := uint64(binary.LittleEndian.Uint32(b[abi.OffEntryKeyLen:]))
 		vl := uint64(binary.LittleEndian.Uint32(b[abi.OffEntryValueLen:]))
-		e.kind, e.extra = kind, binary.LittleEndian.Uint32(b[abi.OffEntryExtra:])
+		e.kind, e.extra = ek, binary.LittleEndian.Uint32(b[abi.OffEntryExtra:])
 		e.rec.Timestamp = int64(binary.LittleEndian.Uint64(b[abi.OffEntryTimestamp:]))
-		if kind >= 64 || mask&(1<<kind) == 0 {
-			return fmt.Errorf("output entry at offset %d: kind %s is not an output of a %s function", off, kind, in.kind)
+		if ek >= 64 || mask&(1<<ek) == 0 {
+			return hdrs, fmt.Errorf("output entry at offset %d: kind %s is not an output of a %s function", off, ek, kind)
 		}
 		if b[abi.OffEntryFlags] != 0 {
-			return fmt.Errorf("output entry at offset %d: flags %#x, must be 0", off, b[abi.OffEntryFlags])
+			return hdrs, fmt.Errorf("output entry at offset %d: flags %#x, must be 0", off, b[abi.OffEntryFlags])
 		}
 		p := b[abi.EntryHeaderSize:]
 		if kl+vl > uint64(len(p)) {
-			return fmt.Errorf("output entry at offset %d: key (%d) and value (%d) run past the output (%d bytes left)", off, kl, vl, len(p))
+			return hdrs, fmt.Errorf("output entry at offset %d: key (%d) and value (%d) run past the output (%d bytes left)", off, kl, vl, len(p))
 		}
 		e.rec.Key = p[:kl:kl]
 		e.rec.Value = p[kl : kl+vl : kl+vl]
 		p = p[kl+vl:]
-		hdrs := in.hdrs[:0]
+		hdrs = hdrs[:0]
 		for j := 0; j < hc; j++ {
 			if len(p) < abi.HeaderPrefixSize {
-				return fmt.Errorf("output entry at offset %d: header %d is truncated", off, j)
+				return hdrs, fmt.Errorf("output entry at offset %d: header %d is truncated", off, j)
 			}
 			hk := uint64(binary.LittleEndian.Uint32(p))
 			hv := uint64(binary.LittleEndian.Uint32(p[4:]))
 			p = p[abi.HeaderPrefixSize:]
 			if hk+hv > uint64(len(p)) {
-				return fmt.Errorf("output entry at offset %d: header %d runs past the output", off, j)
+				return hdrs, fmt.Errorf("output entry at offset %d: header %d runs past the output", off, j)
 			}
 			hdrs = append(hdrs, api.Header{Key: p[:hk:hk], Value: p[hk : hk+hv : hk+hv]})
 			p = p[hk+hv:]
 		}
-		in.hdrs = hdrs
 		e.rec.Headers = nil
 		if hc > 0 {
 			e.rec.Headers = hdrs
 		}
-		switch kind {
+		switch ek {
 		case abi.EntrySideOutput:
-			if int(e.extra) >= len(in.sides) {
-				return fmt.Errorf("output entry at offset %d: unknown side output handle %d", off, e.extra)
+			if int(e.extra) >= sides {
+				return hdrs, fmt.Errorf("output entry at offset %d: unknown side output handle %d", off, e.extra)
 			}
 		case abi.EntryForward, abi.EntryKey, abi.EntryError:
 			if e.extra >= entries {
-				return fmt.Errorf("output entry at offset %d: %s entry names input entry %d, the call has %d", off, kind, e.extra, entries)
+				return hdrs, fmt.Errorf("output entry at offset %d: %s entry names input entry %d, the call has %d", off, ek, e.extra, entries)
 			}
-			if hc != 0 || (kind == abi.EntryForward && kl+vl != 0) || (kind == abi.EntryKey && vl != 0) || (kind == abi.EntryError && kl != 0) {
-				return fmt.Errorf("output entry at offset %d: a %s entry with unexpected key, value or headers", off, kind)
+			if hc != 0 || (ek == abi.EntryForward && kl+vl != 0) || (ek == abi.EntryKey && vl != 0) || (ek == abi.EntryError && kl != 0) {
+				return hdrs, fmt.Errorf("output entry at offset %d: a %s entry with unexpected key, value or headers", off, ek)
 			}
 		}
-		if err := in.call.sink.emit(&e); err != nil {
-			return fmt.Errorf("output entry at offset %d: %w", off, err)
+		if err := emit(&e); err != nil {
+			return hdrs, fmt.Errorf("output entry at offset %d: %w", off, err)
 		}
-		consumed := len(b) - len(p)
-		off += consumed
+		off += len(b) - len(p)
 		b = p
 	}
-	return nil
+	return hdrs, nil
 }
 
 // run makes one freshet_process call over the entries already written to
