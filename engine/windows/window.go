@@ -25,9 +25,11 @@ func (w Window) MaxTimestamp() int64 {
 	return w.End - 1
 }
 
-// Intersects reports whether w and o overlap or touch (session windows that
-// touch merge).
-func (w Window) Intersects(o Window) bool { return w.Start <= o.End && o.Start <= w.End }
+// Intersects reports whether w and o share a timestamp. Session windows
+// merge when they intersect; windows that only touch ([0,5) and [5,10)) do
+// not, so that a record exactly one gap after the previous one starts a new
+// session whether or not the previous session already fired.
+func (w Window) Intersects(o Window) bool { return w.Start < o.End && o.Start < w.End }
 
 // Cover is the smallest window holding w and o.
 func (w Window) Cover(o Window) Window {
