@@ -174,6 +174,7 @@ func (jm *JobManager) Status(id string) (JobStatus, error) {
 	for k, v := range j.tasks {
 		taskStates[k] = v
 	}
+	attempt := j.attempt
 	jm.mu.Unlock()
 
 	m := j.monitor
@@ -188,7 +189,7 @@ func (jm *JobManager) Status(id string) (JobStatus, error) {
 		}
 		states := map[task.State]int{}
 		for i := 0; i < v.Parallelism; i++ {
-			eid := ExecutionID{Job: j.id, Vertex: v.ID, Subtask: i}
+			eid := ExecutionID{Job: j.id, Vertex: v.ID, Subtask: i, Attempt: attempt}
 			states[taskStates[eid]]++
 			s, ok := m.last[eid]
 			if !ok {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet/freshet/engine/checkpoint"
 	"github.com/freshet/freshet/engine/internal/network"
 	"github.com/freshet/freshet/engine/internal/task"
 	"github.com/freshet/freshet/engine/memory"
@@ -41,6 +42,10 @@ type TaskManagerGateway interface {
 	CancelTask(ctx context.Context, id ExecutionID) error
 	// StopTask ends a source task gracefully (see task.Task.Stop).
 	StopTask(ctx context.Context, id ExecutionID) error
+	// TriggerCheckpoint starts checkpoint cp at a source task.
+	TriggerCheckpoint(ctx context.Context, id ExecutionID, cp int64, flags uint32) error
+	// NotifyCheckpoint tells a task checkpoint cp completed or was aborted.
+	NotifyCheckpoint(ctx context.Context, id ExecutionID, cp int64, complete bool) error
 	TaskStats(ctx context.Context, job string) ([]task.Stats, error)
 	ReleaseJob(ctx context.Context, job string) error
 }
@@ -48,6 +53,9 @@ type TaskManagerGateway interface {
 // JobManagerGateway is how a TaskManager reports to its JobManager.
 type JobManagerGateway interface {
 	UpdateTaskState(ctx context.Context, u TaskStateUpdate) error
+	// AcknowledgeCheckpoint reports a task's snapshot of checkpoint cp, or
+	// with err its refusal.
+	AcknowledgeCheckpoint(ctx context.Context, id ExecutionID, cp int64, snaps []checkpoint.OperatorSnapshot, err error) error
 }
 
 // TaskManagerConfig configures a TaskManager.
@@ -134,6 +142,9 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d task.Deployment) error 
 		OnState: func(t *task.Task, s task.State, err error) {
 			_ = tm.jm.UpdateTaskState(context.Background(), TaskStateUpdate{Execution: id, State: s, Err: err})
 		},
+		OnCheckpoint: func(t *task.Task, cp int64, snaps []checkpoint.OperatorSnapshot, err error) {
+			_ = tm.jm.AcknowledgeCheckpoint(context.Background(), id, cp, snaps, err)
+		},
 	})
 	tm.mu.Lock()
 	if _, dup := tm.tasks[id]; dup {
@@ -169,6 +180,38 @@ func (tm *TaskManager) StopTask(ctx context.Context, id ExecutionID) error {
 	if t != nil {
 		t.Stop()
 	}
+	return nil
+}
+
+func (tm *TaskManager) task(id ExecutionID) (*task.Task, error) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	t := tm.tasks[id]
+	if t == nil {
+		return nil, fmt.Errorf("task %s is not running here", id)
+	}
+	return t, nil
+}
+
+// TriggerCheckpoint starts checkpoint cp at a source task.
+func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionID, cp int64, flags uint32) error {
+	t, err := tm.task(id)
+	if err != nil {
+		return err
+	}
+	if !t.TriggerCheckpoint(cp, flags) {
+		return fmt.Errorf("task %s has ended", id)
+	}
+	return nil
+}
+
+// NotifyCheckpoint tells a task checkpoint cp completed or was aborted.
+func (tm *TaskManager) NotifyCheckpoint(ctx context.Context, id ExecutionID, cp int64, complete bool) error {
+	t, err := tm.task(id)
+	if err != nil {
+		return err
+	}
+	t.NotifyCheckpoint(cp, complete)
 	return nil
 }
 

@@ -40,6 +40,16 @@ type Config struct {
 	// Dir is the working directory for local state (default: a temp dir).
 	Dir    string
 	Logger *slog.Logger
+
+	// Checkpoint enables periodic checkpoints (nil: off).
+	Checkpoint *cluster.CheckpointConfig
+	// Restart is the restart strategy (nil: exponential delay with
+	// checkpoints, none without).
+	Restart cluster.RestartStrategy
+	// RestoreFrom starts the job from a checkpoint or savepoint.
+	RestoreFrom string
+	// AllowNonRestoredState accepts state of operators the job lacks.
+	AllowNonRestoredState bool
 }
 
 // Environment builds a job and runs it.
@@ -332,6 +342,16 @@ func (c *JobClient) Status() (cluster.JobStatus, error) { return c.cluster.JobMa
 // Stop ends the job gracefully: sources stop, sinks flush (see JobManager.Stop).
 func (c *JobClient) Stop(ctx context.Context) error { return c.cluster.JobManager().Stop(ctx, c.ID) }
 
+// TriggerSavepoint takes a savepoint into dir; with stop, the job then ends.
+func (c *JobClient) TriggerSavepoint(ctx context.Context, dir string, stop bool) (string, error) {
+	return c.cluster.JobManager().TriggerSavepoint(ctx, c.ID, dir, stop)
+}
+
+// Checkpoints returns the job's checkpoint history.
+func (c *JobClient) Checkpoints() ([]cluster.CheckpointStats, error) {
+	return c.cluster.JobManager().Checkpoints(c.ID)
+}
+
 // Cancel cancels the job.
 func (c *JobClient) Cancel(ctx context.Context) error {
 	return c.cluster.JobManager().Cancel(ctx, c.ID)
@@ -379,7 +399,12 @@ func (e *Environment) ExecuteAsync(ctx context.Context, jobName string) (*JobCli
 	if err != nil {
 		return nil, err
 	}
-	id, err := mc.JobManager().Submit(ctx, jg)
+	id, err := mc.JobManager().SubmitWith(ctx, jg, cluster.SubmitOptions{
+		Checkpoint:            e.cfg.Checkpoint,
+		Restart:               e.cfg.Restart,
+		RestoreFrom:           e.cfg.RestoreFrom,
+		AllowNonRestoredState: e.cfg.AllowNonRestoredState,
+	})
 	if err != nil {
 		_ = mc.Close()
 		return nil, err

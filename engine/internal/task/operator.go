@@ -89,6 +89,9 @@ func (o *opRuntime) open() error {
 		if err != nil {
 			return fmt.Errorf("%s: creating source %q: %w", t.d.Name(), o.node.Name, err)
 		}
+		if err := o.restore(src); err != nil {
+			return err
+		}
 		if err := src.Open(o); err != nil {
 			return fmt.Errorf("%s: opening source %q: %w", t.d.Name(), o.node.Name, err)
 		}
@@ -98,6 +101,9 @@ func (o *opRuntime) open() error {
 		op, err := o.node.NewOperator()
 		if err != nil {
 			return fmt.Errorf("%s: creating %s %q: %w", t.d.Name(), o.node.Kind, o.node.Name, err)
+		}
+		if err := o.restore(op); err != nil {
+			return err
 		}
 		if err := op.Open(o); err != nil {
 			return fmt.Errorf("%s: opening %s %q: %w", t.d.Name(), o.node.Kind, o.node.Name, err)

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/checkpoint"
 	"github.com/freshet/freshet/engine/graph"
 	"github.com/freshet/freshet/engine/internal/codec"
 	"github.com/freshet/freshet/engine/internal/network"
@@ -55,6 +57,10 @@ type Deployment struct {
 	Vertex  *graph.JobVertex
 	Subtask int
 	Attempt int
+	// Checkpoint enables checkpointing (nil: off).
+	Checkpoint *CheckpointSettings
+	// Restore is the checkpoint or savepoint to start from (nil: none).
+	Restore *checkpoint.Checkpoint
 }
 
 // Name is "vertex name (i/p)".
@@ -80,6 +86,8 @@ type Env struct {
 	SourceBatch int
 	// OnState is called on every state change of the task.
 	OnState func(t *Task, s State, err error)
+	// OnCheckpoint acknowledges (err == nil) or declines a checkpoint.
+	OnCheckpoint func(t *Task, id int64, snaps []checkpoint.OperatorSnapshot, err error)
 }
 
 // Task is one running subtask.
@@ -112,6 +120,13 @@ type Task struct {
 	asyncErr error     // failure inside a callback that cannot return one
 
 	stopRequested bool // Stop: end the source
+
+	// Barrier alignment.
+	alignID   int64
+	alignSeen []bool
+	alignN    int
+	alignFlag uint32
+	asyncWG   sync.WaitGroup // checkpoint writers
 
 	watermark int64
 	wm        atomic.Int64 // watermark, for readers outside the task
@@ -309,6 +324,7 @@ func (t *Task) setup() error {
 		}
 		t.chEnded = make([]bool, len(chans))
 		t.chIdle = make([]bool, len(chans))
+		t.alignSeen = make([]bool, len(chans))
 		t.inBatch = api.NewBatch(1024)
 	}
 	for _, je := range v.Inputs {
@@ -328,6 +344,7 @@ func (t *Task) setup() error {
 }
 
 func (t *Task) cleanup() error {
+	t.asyncWG.Wait()
 	var errs []error
 	for _, o := range t.nodes {
 		if err := o.close(); err != nil {
@@ -501,10 +518,19 @@ func (t *Task) runGate() error {
 			if err := t.updateWatermark(); err != nil {
 				return err
 			}
+		case network.Barrier:
+			if err := t.onBarrier(ch, buf.Value, buf.Flags); err != nil {
+				return err
+			}
 		case network.EndOfPartition:
 			if !t.chEnded[ch] {
 				t.chEnded[ch] = true
 				t.nEnded++
+			}
+			if t.alignN > 0 {
+				if err := t.checkAligned(); err != nil {
+					return err
+				}
 			}
 			if t.nEnded == len(t.chEnded) {
 				return t.finish()
@@ -514,6 +540,57 @@ func (t *Task) runGate() error {
 			}
 		}
 	}
+}
+
+// onBarrier handles checkpoint id's barrier on channel ch. With exactly-once,
+// the channel is blocked until the barrier has arrived on every channel, so
+// no record after the barrier is processed before the snapshot.
+func (t *Task) onBarrier(ch int, id int64, flags uint32) error {
+	if id < t.alignID {
+		return nil // a barrier of a checkpoint this task already gave up
+	}
+	if id > t.alignID {
+		if t.alignN > 0 {
+			// A newer checkpoint overtook one that never aligned (it was
+			// aborted upstream): abandon the old one.
+			t.log.Warn("abandoning checkpoint alignment", "checkpoint", t.alignID, "newer", id)
+			t.unblockAll()
+		}
+		t.alignID, t.alignFlag, t.alignN = id, flags, 0
+		clear(t.alignSeen)
+	}
+	if t.alignSeen[ch] {
+		return nil
+	}
+	t.alignSeen[ch] = true
+	t.alignN++
+	if t.d.Checkpoint == nil || !t.d.Checkpoint.AtLeastOnce {
+		t.gate.Block(ch)
+	}
+	return t.checkAligned()
+}
+
+// checkAligned takes the snapshot once every open channel delivered the barrier.
+func (t *Task) checkAligned() error {
+	for i := range t.alignSeen {
+		if !t.alignSeen[i] && !t.chEnded[i] {
+			return nil
+		}
+	}
+	id := t.alignID
+	t.alignN = 0
+	err := t.performCheckpoint(id, t.alignFlag)
+	t.unblockAll()
+	return err
+}
+
+func (t *Task) unblockAll() {
+	for i := range t.alignSeen {
+		if t.alignSeen[i] {
+			t.gate.Unblock(i)
+		}
+	}
+	clear(t.alignSeen)
 }
 
 // updateWatermark advances the task's watermark to the minimum over the
