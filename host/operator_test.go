@@ -414,3 +414,15 @@ func TestStateInStatelessOperatorIsUnsupported(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSandbox(t *testing.T) {
+	h := newHarness(t, "kitchen", host.Options{Function: "sandbox", Kind: abi.KindMap}, harness.Options{StartProcessingTime: 1_700_000_000_123})
+	if err := h.ProcessElement(nil, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := values(h.TakeOutput())
+	want := `file=true dir=true env="" args=0 time=1700000000123`
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

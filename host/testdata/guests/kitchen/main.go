@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"time"
 
 	freshet "github.com/freshet/freshet/sdk-go"
 )
@@ -195,6 +197,12 @@ func init() {
 		}
 		c.EmitAt(key, b.Bytes(), w.MaxTimestamp())
 		return nil
+	})
+	// What the sandbox lets a guest see.
+	freshet.Map("sandbox", func(c *freshet.Context, r *freshet.Record) ([]byte, error) {
+		_, ferr := os.ReadFile("/etc/passwd")
+		_, derr := os.ReadDir("/")
+		return fmt.Appendf(nil, "file=%v dir=%v env=%q args=%d time=%d", ferr != nil, derr != nil, os.Getenv("HOME"), len(os.Args), time.Now().UnixMilli()), nil
 	})
 	// A map that uses keyed state: not allowed outside keyed operators.
 	freshet.Map("state-in-map", func(c *freshet.Context, r *freshet.Record) ([]byte, error) {
