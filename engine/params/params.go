@@ -5,12 +5,14 @@
 // A component reads its fields with typed getters; each getter records a
 // problem instead of returning an error, so a component reads all its fields
 // and reports every mistake at once with Err. Err also reports fields the
-// component never read, which catches misspelled keys.
+// component never asked for by name (with a getter, Raw, Has or Required),
+// which catches misspelled keys.
 package params
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,11 +48,11 @@ type Params struct {
 	path   string // e.g. "sources[0]"
 	pos    Pos
 	values map[string]Value
-	used   map[string]bool
-	asked  map[string]bool // every field name a getter asked for
+	asked  map[string]bool // every field name asked for; the others are unknown
 	errs   []error
 
 	children []*Params
+	subs     map[string]*Params // children by field name, so Sub(name) is one child
 }
 
 // New returns Params for the component at path (e.g. "sources[0]") declared at pos.
@@ -58,7 +60,7 @@ func New(path string, pos Pos, values map[string]Value) *Params {
 	if values == nil {
 		values = map[string]Value{}
 	}
-	return &Params{path: path, pos: pos, values: values, used: map[string]bool{}, asked: map[string]bool{}}
+	return &Params{path: path, pos: pos, values: values, asked: map[string]bool{}}
 }
 
 // FromMap builds Params from plain Go values, for the Go API.
@@ -74,10 +76,26 @@ func normalize(v any) any {
 	switch x := v.(type) {
 	case int:
 		return int64(x)
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
 	case int32:
+		return int64(x)
+	case uint:
+		if uint64(x) <= math.MaxInt64 {
+			return int64(x)
+		}
+	case uint8:
+		return int64(x)
+	case uint16:
 		return int64(x)
 	case uint32:
 		return int64(x)
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x)
+		}
 	case float32:
 		return float64(x)
 	case time.Duration:
@@ -110,20 +128,18 @@ func (p *Params) Path() string { return p.path }
 // Pos is where the component was declared.
 func (p *Params) Pos() Pos { return p.pos }
 
-// Has reports whether name was given.
+// Has reports whether name was given. Asking counts as reading: a field
+// checked with Has is not reported as unknown.
 func (p *Params) Has(name string) bool {
 	p.asked[name] = true
 	_, ok := p.values[name]
 	return ok
 }
 
-// Raw returns the value of name, marking it used.
+// Raw returns the value of name, marking it read.
 func (p *Params) Raw(name string) (Value, bool) {
 	v, ok := p.values[name]
 	p.asked[name] = true
-	if ok {
-		p.used[name] = true
-	}
 	return v, ok
 }
 
@@ -177,8 +193,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Err returns every recorded problem, and one for each field never read,
-// joined; nil when there are none.
+// Err returns every recorded problem, those of every Sub, and one for each
+// field never asked for, joined; nil when there are none.
 func (p *Params) Err() error {
 	errs := append([]error(nil), p.errs...)
 	for _, c := range p.children {
@@ -187,7 +203,7 @@ func (p *Params) Err() error {
 		}
 	}
 	for _, k := range p.Keys() {
-		if !p.used[k] {
+		if !p.asked[k] {
 			errs = append(errs, &Error{Pos: p.values[k].Pos, Field: p.field(k), Msg: "unknown field" + p.suggest(k)})
 		}
 	}
@@ -197,7 +213,9 @@ func (p *Params) Err() error {
 func (p *Params) suggest(k string) string {
 	best, bestD := "", 3
 	for u := range p.asked {
-		if d := distance(k, u); d < bestD {
+		// Ties go to the first name in sorted order, so the message does
+		// not depend on map iteration order.
+		if d := distance(k, u); d < bestD || d == bestD && u < best {
 			best, bestD = u, d
 		}
 	}
@@ -258,9 +276,10 @@ func (p *Params) String(name, def string) string {
 
 // Enum returns field name, which must be one of allowed, or def when absent.
 func (p *Params) Enum(name, def string, allowed ...string) string {
+	before := len(p.errs)
 	s := p.String(name, def)
-	if !p.Has(name) {
-		return s
+	if !p.Has(name) || len(p.errs) > before {
+		return s // absent, or not a string (already reported)
 	}
 	for _, a := range allowed {
 		if s == a {
@@ -295,7 +314,11 @@ func (p *Params) Int(name string, def int64) int64 {
 
 // IntRange is Int that also checks lo <= value <= hi.
 func (p *Params) IntRange(name string, def, lo, hi int64) int64 {
+	before := len(p.errs)
 	n := p.Int(name, def)
+	if len(p.errs) > before {
+		return n // not an integer (already reported)
+	}
 	if p.Has(name) && (n < lo || n > hi) {
 		p.Errorf(name, "%d is out of range [%d, %d]", n, lo, hi)
 		return def
@@ -350,7 +373,9 @@ func (p *Params) Duration(name string, def time.Duration) time.Duration {
 	}
 	switch x := v.V.(type) {
 	case int64:
-		return time.Duration(x) * time.Millisecond
+		if d, ok := scale(x, time.Millisecond); ok {
+			return d
+		}
 	case string:
 		if d, err := ParseDuration(x); err == nil {
 			return d
@@ -360,19 +385,34 @@ func (p *Params) Duration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// ParseDuration parses a Go duration, also accepting "d" for days and a bare
-// number of milliseconds.
+// ParseDuration parses a Go duration, also accepting a whole number of days
+// ("7d") and a bare number of milliseconds. A duration beyond what
+// time.Duration holds (about 292 years) is an error.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n) * time.Millisecond, nil
+		if d, ok := scale(n, time.Millisecond); ok {
+			return d, nil
+		}
+		return 0, fmt.Errorf("duration %q is out of range", s)
 	}
 	if strings.HasSuffix(s, "d") {
 		if n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 64); err == nil {
-			return time.Duration(n) * 24 * time.Hour, nil
+			if d, ok := scale(n, 24*time.Hour); ok {
+				return d, nil
+			}
+			return 0, fmt.Errorf("duration %q is out of range", s)
 		}
 	}
 	return time.ParseDuration(s)
+}
+
+// scale returns n units, or false when that overflows a time.Duration.
+func scale(n int64, unit time.Duration) (time.Duration, bool) {
+	if n > math.MaxInt64/int64(unit) || n < math.MinInt64/int64(unit) {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 // Size returns field name as a byte size ("64MiB", "32kb", "1g"; a bare
@@ -384,7 +424,9 @@ func (p *Params) Size(name string, def int64) int64 {
 	}
 	switch x := v.V.(type) {
 	case int64:
-		return x
+		if x >= 0 {
+			return x
+		}
 	case string:
 		if n, err := ParseSize(x); err == nil {
 			return n
@@ -394,8 +436,8 @@ func (p *Params) Size(name string, def int64) int64 {
 	return def
 }
 
-// ParseSize parses a byte size with an optional unit (B, K/KB/KiB, M, G).
-// Units are binary: 1K = 1024.
+// ParseSize parses a byte size with an optional unit (B, K/KB/KiB, M, G, T).
+// Units are binary: 1K = 1024. A size of 2^63 bytes or more is an error.
 func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(strings.ToLower(s))
 	i := 0
@@ -421,6 +463,9 @@ func ParseSize(s string) (int64, error) {
 		mul = 1 << 40
 	default:
 		return 0, fmt.Errorf("invalid size unit %q in %q", unit, s)
+	}
+	if f*mul >= math.MaxInt64 { // float64(MaxInt64) is 2^63
+		return 0, fmt.Errorf("size %q is out of range", s)
 	}
 	return int64(f * mul), nil
 }
@@ -452,18 +497,29 @@ func (p *Params) StringList(name string) []string {
 }
 
 // Sub returns the nested map at field name as Params (empty when absent).
-// Its problems are reported by this Params' Err.
+// Its problems are reported by this Params' Err. Calling Sub again with the
+// same name returns the same Params.
 func (p *Params) Sub(name string) *Params {
-	v, ok := p.Raw(name)
-	if !ok {
-		return New(p.field(name), p.pos, nil)
+	if sub, ok := p.subs[name]; ok {
+		p.asked[name] = true
+		return sub
 	}
-	m, isMap := v.V.(map[string]Value)
-	if !isMap {
+	v, ok := p.Raw(name)
+	var sub *Params
+	switch m, isMap := v.V.(map[string]Value); {
+	case !ok:
+		sub = New(p.field(name), p.pos, nil)
+	case !isMap:
+		// Reported here once; what is read from the empty sub is not.
 		p.Errorf(name, "expected a mapping, got %s", describe(v.V))
 		return New(p.field(name), v.Pos, nil)
+	default:
+		sub = New(p.field(name), v.Pos, m)
 	}
-	sub := New(p.field(name), v.Pos, m)
+	if p.subs == nil {
+		p.subs = map[string]*Params{}
+	}
+	p.subs[name] = sub
 	p.children = append(p.children, sub)
 	return sub
 }
