@@ -37,6 +37,7 @@ func TestGolden(t *testing.T) {
 }
 
 type golden struct {
+	newJoin func() (api.Operator, error)
 	cfg     windows.Config
 	join    bool
 	h       *windowstest.Harness
@@ -143,12 +144,69 @@ func (g *golden) build(t *testing.T, d *windowstest.TestData) string {
 	default:
 		d.Fatalf(t, "unknown fn %q", fn)
 	}
-	g.cfg = cfg
+	g.cfg, g.newJoin = cfg, nil
 	return g.open(t, d, nil)
 }
 
+// buildJoin builds a window join (kind=window, with the assigner fields of
+// new) or an interval join (kind=interval lower=N upper=N).
+func (g *golden) buildJoin(t *testing.T, d *windowstest.TestData) string {
+	var err error
+	g.cfg = windows.Config{LateOutput: d.Vals["late"]}
+	switch d.Vals["kind"] {
+	case "window":
+		if s := g.build(t, d); s != "" {
+			return s
+		}
+		g.close()
+		jc := windows.JoinConfig{Assigner: g.cfg.Assigner, Trigger: g.cfg.Trigger, AllowedLateness: g.cfg.AllowedLateness, LateOutput: g.cfg.LateOutput}
+		if d.Has("cogroup") {
+			jc.CoGroup = func(key []byte, w windows.Window, left, right [][]byte, out api.Output) error {
+				v := fmt.Sprintf("[%d,%d) left=%s right=%s", w.Start, w.End, bytesJoin(left), bytesJoin(right))
+				out.Emit(&api.Record{Key: key, Value: []byte(v), Timestamp: w.MaxTimestamp()})
+				return nil
+			}
+		} else {
+			jc.Join = func(key []byte, w windows.Window, l, r []byte, out api.Output) error {
+				v := fmt.Sprintf("[%d,%d) %s+%s", w.Start, w.End, l, r)
+				out.Emit(&api.Record{Key: key, Value: []byte(v), Timestamp: w.MaxTimestamp()})
+				return nil
+			}
+		}
+		g.newJoin, err = windows.NewWindowJoin(jc)
+	case "interval":
+		g.newJoin, err = windows.NewIntervalJoin(windows.IntervalJoinConfig{
+			Lower: ms(d.Vals["lower"]), Upper: ms(d.Vals["upper"]), LateOutput: d.Vals["late"],
+			Join: func(key, l, r []byte, lt, rt int64, out api.Output) error {
+				v := fmt.Sprintf("%s@%d+%s@%d", l, lt, r, rt)
+				out.Emit(&api.Record{Key: key, Value: []byte(v), Timestamp: max(lt, rt)})
+				return nil
+			}})
+	default:
+		d.Fatalf(t, "unknown join kind %q", d.Vals["kind"])
+	}
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return g.open(t, d, nil)
+}
+
+func bytesJoin(vs [][]byte) string {
+	var parts []string
+	for _, v := range vs {
+		parts = append(parts, string(v))
+	}
+	return strings.Join(parts, ",")
+}
+
 func (g *golden) open(t *testing.T, d *windowstest.TestData, snap *windowstest.Snapshot) string {
-	op, err := windows.NewOperator(g.cfg)
+	var op api.Operator
+	var err error
+	if g.newJoin != nil {
+		op, err = g.newJoin()
+	} else {
+		op, err = windows.NewOperator(g.cfg)
+	}
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -177,9 +235,12 @@ func parseRecords(t *testing.T, d *windowstest.TestData) []api.Record {
 }
 
 func (g *golden) run(t *testing.T, d *windowstest.TestData) string {
-	if d.Cmd == "new" {
+	if d.Cmd == "new" || d.Cmd == "join" {
 		g.close()
 		g.dropped = 0
+		if d.Cmd == "join" {
+			return g.buildJoin(t, d)
+		}
 		return g.build(t, d)
 	}
 	if g.h == nil {
@@ -191,6 +252,8 @@ func (g *golden) run(t *testing.T, d *windowstest.TestData) string {
 	switch d.Cmd {
 	case "process":
 		err = h.Process(parseRecords(t, d)...)
+	case "process2":
+		err = h.Process2(parseRecords(t, d)...)
 	case "watermark":
 		err = h.Watermark(mustInt(t, d))
 	case "time":
