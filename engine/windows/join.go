@@ -205,7 +205,9 @@ func (j *IntervalJoin) cleanupDelay(side int) int64 {
 	return max(-j.lower, 0)
 }
 
-func appendTS(dst []byte, ts int64) []byte { return binary.BigEndian.AppendUint64(dst, uint64(ts)^(1<<63)) }
+func appendTS(dst []byte, ts int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(ts)^(1<<63))
+}
 
 func (j *IntervalJoin) processRecord(r *api.Record, side int) error {
 	if !r.HasTimestamp() {
