@@ -21,19 +21,26 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    // Accumulate negatively so that i64::MIN is representable.
-    let mut v: i64 = 0;
+    // 19 digits stay below 10^19 < 2^64, so a u64 cannot overflow; the range
+    // check comes once at the end. (Checked i64 multiplication would cost a
+    // 128-bit library call per digit on wasm32.)
+    let mut m: u64 = 0;
     for &c in digits {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_sub(d as i64)?;
+        m = m * 10 + d as u64;
     }
     if neg {
-        Some(v)
+        if m > 1 << 63 {
+            return None;
+        }
+        Some((m as i64).wrapping_neg())
+    } else if m > i64::MAX as u64 {
+        None
     } else {
-        v.checked_neg()
+        Some(m as i64)
     }
 }
 
@@ -58,10 +65,62 @@ pub fn format_i64(v: i64, buf: &mut [u8; MAX_I64_LEN]) -> &[u8] {
     &buf[i..]
 }
 
+const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+
 /// Appends `v` in decimal to `out`.
+///
+/// Written for wasm32, which has no 64-bit multiply-high: a u64 division by
+/// 10 is a real division instruction, while a u32 division by a constant is
+/// a cheap multiply and shift. So the number is cut into 8-digit u32 chunks
+/// with at most two u64 divisions, and the digits go straight into the
+/// vector's spare capacity (a stack buffer would cost a memory.copy).
 pub fn append_i64(out: &mut Vec<u8>, v: i64) {
-    let mut buf = [0u8; MAX_I64_LEN];
-    out.extend_from_slice(format_i64(v, &mut buf));
+    let neg = v < 0;
+    let mut m = v.unsigned_abs();
+    let mut chunks = [0u32; 3];
+    let mut nchunks = 0;
+    while m > u32::MAX as u64 {
+        let q = m / 100_000_000;
+        chunks[nchunks] = (m - q * 100_000_000) as u32;
+        nchunks += 1;
+        m = q;
+    }
+    let top = m as u32;
+    let mut top_digits = 1;
+    while top_digits < 10 && top >= POW10[top_digits] {
+        top_digits += 1;
+    }
+    let n = neg as usize + top_digits + 8 * nchunks;
+    out.reserve(n);
+    let len = out.len();
+    // SAFETY: reserve(n) made room for n more bytes; all n are written
+    // before the length covers them.
+    unsafe {
+        let mut p = out.as_mut_ptr().add(len);
+        if neg {
+            *p = b'-';
+            p = p.add(1);
+        }
+        write_digits(p, top, top_digits);
+        p = p.add(top_digits);
+        while nchunks > 0 {
+            nchunks -= 1;
+            write_digits(p, chunks[nchunks], 8);
+            p = p.add(8);
+        }
+        out.set_len(len + n);
+    }
+}
+
+/// Writes the low `d` decimal digits of `x`, zero-padded, at `p`.
+#[inline]
+unsafe fn write_digits(p: *mut u8, mut x: u32, d: usize) {
+    let mut i = d;
+    while i > 0 {
+        i -= 1;
+        *p.add(i) = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +168,21 @@ mod tests {
         let mut out = b"x=".to_vec();
         append_i64(&mut out, -305);
         assert_eq!(out, b"x=-305");
+        let mut rng = crate::testutil::Rng::new(99);
+        let mut cases = vec![0, 7, -7, 10, -10, 99, 100, i64::MAX, i64::MIN, 1_700_000_000_000];
+        for p in 0..19 {
+            let x = 10i64.pow(p);
+            cases.extend_from_slice(&[x, x - 1, -x, 1 - x, x * 4 + 3]);
+        }
+        cases.extend_from_slice(&[u32::MAX as i64, u32::MAX as i64 + 1, 100_000_000 * (u32::MAX as i64 + 1)]);
+        for _ in 0..10_000 {
+            let v = rng.next() as i64;
+            cases.push(v >> (rng.below(64) as u32));
+        }
+        for v in cases {
+            let mut out = vec![b'#'];
+            append_i64(&mut out, v);
+            assert_eq!(&out[1..], v.to_string().as_bytes());
+        }
     }
 }

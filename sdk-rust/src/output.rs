@@ -150,10 +150,23 @@ impl Output {
             return;
         }
         let h = encode_header(kind, headers.len() as u16, key.len() as u32, value.len() as u32, extra, ts);
-        self.buf.extend_from_slice(&h);
-        self.buf.extend_from_slice(key);
-        self.buf.extend_from_slice(value);
-        self.buf.extend_from_slice(raw);
+        // SAFETY: room(n) guaranteed n bytes of spare capacity; each part is
+        // copied once (empty parts not at all: a copy is a memory.copy
+        // instruction, which costs more than its length suggests) and the
+        // length is set after all of them are initialised.
+        unsafe {
+            let len = self.buf.len();
+            let mut p = self.buf.as_mut_ptr().add(len);
+            core::ptr::copy_nonoverlapping(h.as_ptr(), p, HEADER_SIZE);
+            p = p.add(HEADER_SIZE);
+            for part in [key, value, raw] {
+                if !part.is_empty() {
+                    core::ptr::copy_nonoverlapping(part.as_ptr(), p, part.len());
+                    p = p.add(part.len());
+                }
+            }
+            self.buf.set_len(len + n);
+        }
     }
 
     /// Appends an entry whose value `f` writes in place, followed by
