@@ -46,6 +46,10 @@ type Options struct {
 	Logger *slog.Logger
 	// StartProcessingTime is the initial processing time in ms (default 0).
 	StartProcessingTime int64
+	// NewState makes the keyed state backend (default: the heap backend).
+	NewState func(state.Options) (state.Backend, error)
+	// StateDir is the backend's directory (state.Options.Dir).
+	StateDir string
 }
 
 // Harness drives one operator subtask.
@@ -76,7 +80,11 @@ func New(op api.Operator, opts Options) (*Harness, error) {
 		sides: map[string]*collector{}, counters: map[string]*counter{}}
 	h.ctx = tc
 	if opts.Keyed {
-		b, err := heap.New(state.Options{Operator: opts.Name, MaxParallelism: opts.MaxParallelism,
+		newState := opts.NewState
+		if newState == nil {
+			newState = heap.New
+		}
+		b, err := newState(state.Options{Operator: opts.Name, MaxParallelism: opts.MaxParallelism, Dir: opts.StateDir,
 			KeyGroups: keygroup.Range{Start: 0, End: opts.MaxParallelism - 1},
 			Now:       func() time.Time { return time.UnixMilli(tc.procTime) }})
 		if err != nil {
