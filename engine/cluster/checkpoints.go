@@ -173,9 +173,9 @@ var errBusy = errors.New("a checkpoint is in progress")
 func (c *coordinator) trigger(flags uint32, target string) (<-chan error, error) {
 	jm, j := c.jm, c.j
 	jm.mu.Lock()
-	if j.state != JobRunning {
+	if st := j.state; st != JobRunning {
 		jm.mu.Unlock()
-		return nil, fmt.Errorf("job is %s", j.state)
+		return nil, fmt.Errorf("job is %s", st)
 	}
 	var sources []ExecutionID
 	waiting := map[ExecutionID]bool{}

@@ -1,0 +1,309 @@
+package stream_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/checkpoint"
+	"github.com/freshet/freshet/engine/cluster"
+	"github.com/freshet/freshet/engine/stream"
+)
+
+// cpNumbers emits "0".."n-1" (shared over subtasks by index) with its
+// position in checkpoints, so a restored source resumes where it was.
+// pace slows it down so checkpoints happen while it runs.
+type cpNumbers struct {
+	n, next, step int
+	pace          time.Duration
+	restored      bool
+	buf           []byte
+}
+
+func (s *cpNumbers) Open(ctx api.Context) error {
+	if !s.restored {
+		s.next = ctx.Subtask()
+	}
+	s.step = ctx.Parallelism()
+	return nil
+}
+
+func (s *cpNumbers) Poll(out api.SourceContext) (api.SourceStatus, error) {
+	for i := 0; i < 100; i++ {
+		if s.next >= s.n {
+			return api.EndOfInput, nil
+		}
+		s.buf = strconv.AppendInt(s.buf[:0], int64(s.next), 10)
+		out.CollectWithTimestamp(nil, s.buf, int64(s.next))
+		s.next += s.step
+	}
+	if s.pace > 0 {
+		time.Sleep(s.pace)
+	}
+	return api.MoreAvailable, nil
+}
+
+func (s *cpNumbers) Close() error { return nil }
+
+func (s *cpNumbers) SnapshotState(id int64) ([][]byte, error) {
+	return [][]byte{binary.AppendVarint(nil, int64(s.next))}, nil
+}
+
+func (s *cpNumbers) RestoreState(entries [][]byte) error {
+	if len(entries) != 1 {
+		return fmt.Errorf("want 1 position, got %d (this test source cannot rescale)", len(entries))
+	}
+	v, _ := binary.Varint(entries[0])
+	s.next, s.restored = int(v), true
+	return nil
+}
+
+func (s *cpNumbers) StateDistribution() api.Distribution { return api.SplitDistribution }
+
+var countDesc = api.StateDescriptor{Name: "count", Kind: api.ValueStateKind}
+
+// countPerKey keys numbers by n%keys, counts per key in keyed state, and
+// emits "key=count" for every key when its input ends.
+func countPerKey(env *stream.Environment, src *stream.DataStream, keys int, c *collector, failAt int) {
+	src.Map("maybe-fail", func(r *api.Record) error {
+		if failAt >= 0 && string(r.Value) == strconv.Itoa(failAt) {
+			return errInjected
+		}
+		return nil
+	}).
+		KeyBy(func(r *api.Record, dst []byte) ([]byte, error) {
+			n, err := strconv.Atoi(string(r.Value))
+			return strconv.AppendInt(dst, int64(n%keys), 10), err
+		}).
+		Process("count", stream.ProcessFunction{
+			Process: func(ctx api.Context, r *api.Record, out api.Output) error {
+				st, err := ctx.KeyedState().Value(countDesc)
+				if err != nil {
+					return err
+				}
+				v, _, err := st.Get()
+				if err != nil {
+					return err
+				}
+				n, _ := strconv.Atoi(string(v))
+				if err := st.Put(strconv.AppendInt(nil, int64(n+1), 10)); err != nil {
+					return err
+				}
+				// Register one event-time timer per key at the end of time,
+				// to check timers survive restores.
+				return ctx.Timers().RegisterEventTimeTimer(1 << 60)
+			},
+			OnTimer: func(ctx api.Context, tm api.Timer, out api.Output) error {
+				st, err := ctx.KeyedState().Value(countDesc)
+				if err != nil {
+					return err
+				}
+				v, _, err := st.Get()
+				if err != nil {
+					return err
+				}
+				out.Emit(&api.Record{Key: tm.Key, Value: v, Timestamp: tm.Timestamp})
+				return nil
+			},
+		}).
+		AddSink("collect", c.sink())
+}
+
+var errInjected = errors.New("injected failure")
+
+func wantCounts(n, keys int) []string {
+	var out []string
+	for k := 0; k < keys; k++ {
+		cnt := n / keys
+		if k < n%keys {
+			cnt++
+		}
+		out = append(out, fmt.Sprintf("%d=%d", k, cnt))
+	}
+	sortStrings(out)
+	return out
+}
+
+func TestFailoverRestoresFromCheckpointExactlyOnce(t *testing.T) {
+	const n, keys = 60000, 7
+	dir := t.TempDir()
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism: 2,
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 30 * time.Millisecond, Dir: dir},
+		Restart:     &cluster.FixedDelay{Attempts: 3, Delay: 10 * time.Millisecond},
+	})
+	var c collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: n, pace: time.Millisecond}, nil })
+	var failed atomic.Bool
+	src = src.Map("fail-once", func(r *api.Record) error {
+		if string(r.Value) == "40000" && failed.CompareAndSwap(false, true) {
+			return errInjected
+		}
+		return nil
+	})
+	countPerKey(env, src, keys, &c, -1)
+	jc, err := env.ExecuteAsync(context.Background(), "failover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jm := jc.JobManager()
+	if _, err := jc.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !failed.Load() {
+		t.Fatal("the failure was never injected")
+	}
+	restored := false
+	for _, ev := range jm.Events(jc.ID) {
+		if ev.Type == cluster.EventJobStateChanged && strings.Contains(ev.Message, "chk-") {
+			restored = true
+		}
+	}
+	if !restored {
+		t.Fatalf("the job did not restart from a checkpoint: %+v", jm.Events(jc.ID))
+	}
+	equal(t, c.sorted(), wantCounts(n, keys))
+}
+
+func TestSavepointStopAndRescale(t *testing.T) {
+	const n, keys = 40000, 11
+	dir := t.TempDir()
+	sp := filepath.Join(dir, "savepoint")
+	// Run at parallelism 2 until a savepoint with stop.
+	env := stream.NewEnvironment(stream.Config{Parallelism: 2})
+	var first collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: n, pace: 2 * time.Millisecond}, nil }).SetParallelism(1)
+	countPerKey(env, src, keys, &first, -1)
+	c, err := env.ExecuteAsync(context.Background(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	path, err := c.TriggerSavepoint(context.Background(), sp, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Wait(context.Background()); err != nil || res.State != cluster.JobFinished {
+		t.Fatalf("job after stop-with-savepoint: %v %v", res.State, err)
+	}
+	if _, err := os.Stat(filepath.Join(path, "_metadata")); err != nil {
+		t.Fatal(err)
+	}
+	// Restore at parallelism 3 and run to the end.
+	for _, p := range []int{3, 1} {
+		env2 := stream.NewEnvironment(stream.Config{Parallelism: p, RestoreFrom: path})
+		var second collector
+		src2 := env2.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: n}, nil }).SetParallelism(1)
+		countPerKey(env2, src2, keys, &second, -1)
+		if _, err := env2.Execute(context.Background(), "second"); err != nil {
+			t.Fatal(err)
+		}
+		equal(t, second.sorted(), wantCounts(n, keys))
+	}
+}
+
+func TestRestoreRefusesUnknownOperatorState(t *testing.T) {
+	dir := t.TempDir()
+	sp := filepath.Join(dir, "sp")
+	env := stream.NewEnvironment(stream.Config{Parallelism: 1})
+	var c collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil })
+	countPerKey(env, src, 3, &c, -1)
+	jc, err := env.ExecuteAsync(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := jc.TriggerSavepoint(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = jc.Wait(context.Background())
+
+	env2 := stream.NewEnvironment(stream.Config{Parallelism: 1, RestoreFrom: sp})
+	var c2 collector
+	env2.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 10}, nil }).
+		KeyBy(nil).
+		Process("renamed-count", stream.ProcessFunction{Process: func(ctx api.Context, r *api.Record, out api.Output) error { return nil }}).
+		AddSink("collect", c2.sink())
+	_, err = env2.Execute(context.Background(), "b")
+	if err == nil || !strings.Contains(err.Error(), `"count"`) {
+		t.Fatalf("want a refusal naming operator \"count\", got %v", err)
+	}
+}
+
+func TestCorruptCheckpointFallsBackToPrevious(t *testing.T) {
+	dir := t.TempDir()
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism: 1,
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 20 * time.Millisecond, Dir: dir, Retain: 5},
+	})
+	var c collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil })
+	countPerKey(env, src, 3, &c, -1)
+	jc, err := env.ExecuteAsync(context.Background(), "corrupt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cps, _ := jc.Checkpoints()
+		done := 0
+		for _, cp := range cps {
+			if cp.Status == "COMPLETED" {
+				done++
+			}
+		}
+		if done >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 3 checkpoints completed: %+v", cps)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = jc.Cancel(context.Background())
+	_, _ = jc.Wait(context.Background())
+	// Damage the newest complete checkpoint's state file.
+	cps, _ := filepath.Glob(filepath.Join(dir, "chk-*", "_metadata"))
+	sortStrings(cps)
+	newest := cps[len(cps)-1]
+	for _, m := range cps {
+		if len(m) > len(newest) || len(m) == len(newest) && m > newest {
+			newest = m
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(newest), "*.state"))
+	if len(files) == 0 {
+		t.Fatal("no state files")
+	}
+	if err := os.WriteFile(files[0], []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env2 := stream.NewEnvironment(stream.Config{Parallelism: 1, RestoreFrom: dir})
+	var c2 collector
+	src2 := env2.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 10}, nil })
+	countPerKey(env2, src2, 3, &c2, -1)
+	jc2, err := env2.ExecuteAsync(context.Background(), "after")
+	if err != nil {
+		t.Fatalf("restoring with the newest checkpoint damaged: %v", err)
+	}
+	_ = jc2.Cancel(context.Background())
+	_, _ = jc2.Wait(context.Background())
+	// The newest is skipped: the previous complete one is used.
+	got, err := checkpoint.Find(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Dir == filepath.Dir(newest) {
+		t.Fatalf("the damaged checkpoint %s was chosen", got.Dir)
+	}
+}
