@@ -203,4 +203,3 @@ func (k *KeyedStream) twoInput(name string, other *KeyedStream, newOp func() (ap
 	other.DataStream.connect(n, 1)
 	return &DataStream{env: env, refs: []ref{{node: n.ID, auto: true}}}
 }
-
