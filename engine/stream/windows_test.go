@@ -119,7 +119,7 @@ func TestLateDataSideOutput(t *testing.T) {
 	w := env.FromSource("events", src).
 		AssignTimestampsAndWatermarks("timestamps", eventtime.Strategy{Watermarks: eventtime.Monotonous()}).
 		KeyBy(func(r *api.Record, dst []byte) ([]byte, error) { return append(dst, 'k'), nil }).
-		Window(windows.Tumbling(100 * time.Millisecond)).
+		Window(windows.Tumbling(100*time.Millisecond)).
 		SideOutputLateData("late").
 		AggregateProcess("count", windows.Numeric(windows.CountAgg), windows.NoInput, windowValue)
 	w.AddSink("main", main.sink())
@@ -211,4 +211,3 @@ func TestJoinsEndToEnd(t *testing.T) {
 		})
 	}
 }
-
