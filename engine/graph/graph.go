@@ -171,6 +171,9 @@ func (g *StreamGraph) Validate() error {
 	if len(g.Nodes) == 0 {
 		return errors.New("the job has no sources")
 	}
+	if err := g.checkStructure(); err != nil {
+		return err // the checks below would index missing nodes
+	}
 	hasSource := false
 	for _, n := range g.Nodes {
 		if err := keygroup.Validate(n.Parallelism, g.MaxParallelism); err != nil {
@@ -216,8 +219,39 @@ func (g *StreamGraph) Validate() error {
 	return errors.Join(errs...)
 }
 
+// checkStructure reports nil nodes and edges, nodes whose ID is not their
+// index (added without AddNode), and edges to nodes that do not exist: a
+// graph built by hand is reported, not a panic.
+func (g *StreamGraph) checkStructure() error {
+	var errs []error
+	for i, n := range g.Nodes {
+		switch {
+		case n == nil:
+			errs = append(errs, fmt.Errorf("node %d is nil", i))
+		case n.ID != i:
+			errs = append(errs, fmt.Errorf("%s %q has ID %d but is node %d (add nodes with AddNode)", n.Kind, n.Name, n.ID, i))
+		}
+	}
+	for i, e := range g.Edges {
+		if e == nil {
+			errs = append(errs, fmt.Errorf("edge %d is nil", i))
+			continue
+		}
+		for _, id := range [2]int{e.From, e.To} {
+			if id < 0 || id >= len(g.Nodes) {
+				errs = append(errs, fmt.Errorf("edge %d (%d → %d) refers to node %d, which does not exist", i, e.From, e.To, id))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // TopoOrder returns node IDs so that every edge goes forward.
 func (g *StreamGraph) TopoOrder() ([]int, error) {
+	if err := g.checkStructure(); err != nil {
+		return nil, err
+	}
 	indeg := make([]int, len(g.Nodes))
 	for _, e := range g.Edges {
 		indeg[e.To]++
@@ -241,12 +275,47 @@ func (g *StreamGraph) TopoOrder() ([]int, error) {
 	}
 	if len(order) != len(g.Nodes) {
 		var names []string
-		for id, d := range indeg {
-			if d > 0 {
+		for id, on := range g.onCycles(indeg) {
+			if on {
 				names = append(names, g.Nodes[id].Name)
 			}
 		}
 		return nil, fmt.Errorf("the job graph has a cycle through %s", strings.Join(names, ", "))
 	}
 	return order, nil
+}
+
+// onCycles narrows the nodes Kahn's algorithm left unordered (indeg > 0),
+// which include everything downstream of a cycle, to those with a path back
+// into the unordered set: the nodes on cycles and between them.
+func (g *StreamGraph) onCycles(indeg []int) []bool {
+	left := make([]bool, len(g.Nodes))
+	outdeg := make([]int, len(g.Nodes))
+	for id, d := range indeg {
+		left[id] = d > 0
+	}
+	for _, e := range g.Edges {
+		if left[e.From] && left[e.To] {
+			outdeg[e.From]++
+		}
+	}
+	var queue []int
+	for id := range left {
+		if left[id] && outdeg[id] == 0 {
+			queue = append(queue, id)
+		}
+	}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		left[id] = false
+		for _, e := range g.Inputs(id) {
+			if left[e.From] {
+				if outdeg[e.From]--; outdeg[e.From] == 0 {
+					queue = append(queue, e.From)
+				}
+			}
+		}
+	}
+	return left
 }
