@@ -426,3 +426,62 @@ func TestSandbox(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestNoAllocationPerRecord: the host's hot path allocates a constant
+// amount per batch, whatever its size.
+func TestNoAllocationPerRecord(t *testing.T) {
+	h := newHarness(t, "kitchen", host.Options{Function: "identity", Kind: abi.KindMap}, harness.Options{})
+	op := h.Operator()
+	for _, n := range []int{10, 1000} {
+		b := api.NewBatch(n)
+		for i := 0; i < n; i++ {
+			b.Append([]byte("k"), []byte("some value"), int64(i))
+		}
+		var out discard
+		allocs := testing.AllocsPerRun(20, func() {
+			if err := op.ProcessBatch(b, &out); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 3 {
+			t.Errorf("%d records: %.1f allocations per batch", n, allocs)
+		}
+	}
+}
+
+// TestInstancesRunConcurrently: one instance per goroutine, many at once.
+func TestInstancesRunConcurrently(t *testing.T) {
+	m := loadGuest(t, "kitchen")
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			op, err := host.NewOperator(m, host.Options{Function: "upper", Kind: abi.KindMap})
+			if err != nil {
+				errs <- err
+				return
+			}
+			h, _ := harness.New(op, harness.Options{})
+			if err := h.Open(); err != nil {
+				errs <- err
+				return
+			}
+			defer h.Close()
+			for i := 0; i < 50; i++ {
+				if err := h.ProcessBatch(batch("a", "b", "c")); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if n := len(h.Output()); n != 150 {
+				errs <- fmt.Errorf("%d outputs", n)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
