@@ -68,7 +68,7 @@ sinks:
 	}
 	err = Check(s, testRegistry())
 	want := `check.yaml:4:5: sources[0].path: required field is missing
-check.yaml:6:10: sources[0].pth: unknown field
+check.yaml:6:10: sources[0].pth: unknown field (did you mean "path"?)
 check.yaml:9:11: operators[0].key-by: operator "count" keeps state per key, so its input needs key-by (value, key or {field: path})
 check.yaml:11:11: operators[1].type: unknown operator type "idenity" (did you mean "identity"?)
 check.yaml:16:12: operators[2].limit: 11 is out of range [0, 10]

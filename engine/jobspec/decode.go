@@ -354,6 +354,9 @@ func structuralAlias(key string) string {
 
 // suggest returns ` (did you mean "x"?)` for the closest of known, or "".
 func suggest(s string, known []string) string {
+	if len(known) > 1000 || len(s) > 100 {
+		return "" // not worth the quadratic work
+	}
 	best, bestD := "", max(2, len(s)/3)+1
 	for _, k := range known {
 		d := distance(s, k)

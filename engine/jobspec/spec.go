@@ -263,34 +263,29 @@ func (s *Spec) Edges() []Edge {
 	return out
 }
 
-// TopoOrder returns every node so that each comes after its inputs; among
-// nodes free to go, file order decides.
+// TopoOrder returns every node so that each comes after its inputs; where
+// the graph leaves a choice, nodes come in file order, each preceded by the
+// inputs it still needs.
 func (s *Spec) TopoOrder() []*Node {
 	nodes := s.Nodes()
-	done := make(map[string]bool, len(nodes))
+	state := make(map[*Node]uint8, len(nodes)) // 1 visiting, 2 done
 	out := make([]*Node, 0, len(nodes))
-	for len(out) < len(nodes) {
-		progress := false
-		for _, n := range nodes {
-			if done[n.Name] {
-				continue
-			}
-			ready := true
-			for _, in := range n.Inputs {
-				if !done[in] {
-					ready = false
-					break
-				}
-			}
-			if ready {
-				done[n.Name] = true
-				out = append(out, n)
-				progress = true
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		if state[n] != 0 {
+			return // done, or on a cycle (impossible for a validated Spec)
+		}
+		state[n] = 1
+		for _, in := range n.Inputs {
+			if from := s.byName[in]; from != nil {
+				visit(from)
 			}
 		}
-		if !progress {
-			break // impossible for a validated Spec
-		}
+		state[n] = 2
+		out = append(out, n)
+	}
+	for _, n := range nodes {
+		visit(n)
 	}
 	return out
 }

@@ -18,33 +18,24 @@ import (
 type AggKind uint8
 
 const (
-	aggCount AggKind = iota + 1
-	aggSum
-	aggMin
-	aggMax
-	aggAvg
-)
-
-// Aggregates.
-const (
-	Count = aggCount
-	Sum   = aggSum
-	Min   = aggMin
-	Max   = aggMax
-	Avg   = aggAvg
+	AggCount AggKind = iota + 1
+	AggSum
+	AggMin
+	AggMax
+	AggAvg
 )
 
 func (k AggKind) String() string {
 	switch k {
-	case aggCount:
+	case AggCount:
 		return "count"
-	case aggSum:
+	case AggSum:
 		return "sum"
-	case aggMin:
+	case AggMin:
 		return "min"
-	case aggMax:
+	case AggMax:
 		return "max"
-	case aggAvg:
+	case AggAvg:
 		return "avg"
 	}
 	return "unknown"
@@ -90,12 +81,15 @@ type Aggregate struct {
 func buildAggregate(kind AggKind) registry.OperatorBuilder {
 	return func(p *params.Params) (registry.Operator, error) {
 		var field jsonpath.Path
-		if kind != aggCount && p.Has("field") {
+		if kind != AggCount && p.Has("field") {
 			field = readPath(p, "field")
 		}
 		final := p.Enum("emit", "every", "every", "final") == "final"
 		isJSON := p.Enum("format", "csv", "csv", "json") == "json"
-		policy := onerror.FromParams(p, "")
+		var policy onerror.Policy // count meets no bad records: it fails on none
+		if kind != AggCount {
+			policy = onerror.FromParams(p, "")
+		}
 		if err := p.Err(); err != nil {
 			return registry.Operator{}, err
 		}
@@ -125,9 +119,6 @@ func (a *Aggregate) Open(ctx api.Context) error {
 	}
 	a.missing = fmt.Errorf("%s field %s: %w", a.Kind, a.Field, ErrFieldNotFound)
 	a.notNumber = fmt.Errorf("%s field %s: %w", a.Kind, a.Field, ErrNotANumber)
-	if a.Kind == aggCount {
-		a.bad.policy = onerror.Policy{Action: onerror.Fail} // count meets no bad records
-	}
 	return a.bad.open(ctx)
 }
 
@@ -173,23 +164,23 @@ func decodeAcc(b []byte) (acc, error) {
 func (a *Aggregate) add(c *acc, x jsonpath.Num, first bool) {
 	c.n++
 	switch {
-	case a.Kind == aggCount:
+	case a.Kind == AggCount:
 	case first:
 		c.v = x
-		if a.Kind == aggAvg {
+		if a.Kind == AggAvg {
 			c.v = jsonpath.Num{Float: x.F(), IsFloat: true}
 		}
-	case a.Kind == aggSum:
+	case a.Kind == AggSum:
 		c.v = addNum(c.v, x)
-	case a.Kind == aggMin:
+	case a.Kind == AggMin:
 		if compareNum(x, c.v) < 0 {
 			c.v = x
 		}
-	case a.Kind == aggMax:
+	case a.Kind == AggMax:
 		if compareNum(x, c.v) > 0 {
 			c.v = x
 		}
-	case a.Kind == aggAvg:
+	case a.Kind == AggAvg:
 		c.v.Float += x.F()
 	}
 }
@@ -236,7 +227,7 @@ func (a *Aggregate) ProcessBatch(in *api.Batch, out api.Output) error {
 	for i := range in.Records {
 		r := &in.Records[i]
 		var x jsonpath.Num
-		if a.Kind != aggCount {
+		if a.Kind != AggCount {
 			var err error
 			if x, err = a.number(r); err != nil {
 				if err := a.bad.handle(r, err); err != nil {
@@ -299,9 +290,9 @@ func (a *Aggregate) Finish(out api.Output) error {
 // appendResult appends the aggregate's result as a JSON number.
 func (a *Aggregate) appendResult(dst []byte, c *acc) []byte {
 	switch a.Kind {
-	case aggCount:
+	case AggCount:
 		return strconv.AppendInt(dst, c.n, 10)
-	case aggAvg:
+	case AggAvg:
 		return jsonpath.AppendFloat(dst, c.v.Float/float64(c.n))
 	}
 	return c.v.Append(dst)
