@@ -1,0 +1,222 @@
+package windows
+
+import (
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/onerror"
+	"github.com/freshet/freshet/engine/operators/jsonpath"
+	"github.com/freshet/freshet/engine/params"
+	"github.com/freshet/freshet/engine/registry"
+)
+
+// Register adds the `window` operator type to r.
+func Register(r *registry.Registry) {
+	r.AddOperator("window", "keyed: tumbling, sliding, session or global windows with count, sum, min, max or avg of a JSON field", build)
+}
+
+func build(p *params.Params) (registry.Operator, error) {
+	cfg := FromParams(p)
+	if err := p.Err(); err != nil {
+		return registry.Operator{}, err
+	}
+	newOp, err := New(cfg)
+	if err != nil {
+		return registry.Operator{}, &params.Error{Pos: p.Pos(), Field: p.Path(), Msg: err.Error()}
+	}
+	return registry.Operator{New: newOp, Keyed: true}, nil
+}
+
+// FromParams reads a window operator with a built-in aggregate from the
+// fields of a job-file node (see docs/windows.md). Mistakes are recorded in p.
+func FromParams(p *params.Params) Config {
+	var cfg Config
+	var a Assigner
+	duration := func(name string) time.Duration {
+		if !p.Required(name) {
+			return time.Millisecond
+		}
+		d := p.Duration(name, time.Millisecond)
+		if d < time.Millisecond {
+			p.Errorf(name, "must be at least 1ms")
+			return time.Millisecond
+		}
+		return d
+	}
+	switch kind := p.Enum("assigner", "", "tumbling", "sliding", "session", "global"); kind {
+	case "tumbling":
+		a = Tumbling(duration("size"))
+	case "sliding":
+		a = Sliding(duration("size"), duration("slide"))
+	case "session":
+		a = Session(duration("gap"))
+	case "global":
+		a = Global()
+	default:
+		p.Required("assigner")
+		a = Tumbling(time.Millisecond)
+	}
+	if p.Has("offset") {
+		a = a.WithOffset(p.Duration("offset", 0))
+	}
+	if p.Enum("time", "event", "event", "processing") == "processing" {
+		a = a.InProcessingTime()
+	}
+	if err := a.Validate(); err != nil {
+		p.Errorf("assigner", "%v", err)
+	}
+	cfg.Assigner = a
+	cfg.Trigger = triggerFromParams(p)
+	cfg.AllowedLateness = p.Duration("allowed-lateness", 0)
+	if cfg.AllowedLateness < 0 {
+		p.Errorf("allowed-lateness", "must not be negative")
+	}
+	if cfg.AllowedLateness > 0 && !a.IsEventTime() {
+		p.Errorf("allowed-lateness", "applies to event-time windows only")
+	}
+	cfg.LateOutput = p.String("late-output", "")
+
+	aggName := p.String("aggregate", "")
+	kind, ok := ParseNumericKind(aggName)
+	if !ok {
+		if p.Required("aggregate") {
+			p.Errorf("aggregate", "%q is not one of count, sum, min, max, avg", aggName)
+		}
+		kind = CountAgg
+	}
+	cfg.Aggregate = Numeric(kind)
+	switch {
+	case kind == CountAgg:
+		cfg.Input = NoInput
+		if p.Has("field") {
+			p.Errorf("field", "count takes no field")
+		}
+	case p.Has("field"):
+		path, err := jsonpath.Parse(p.String("field", ""))
+		if err != nil {
+			p.Errorf("field", "%v", err)
+		}
+		cfg.Input = NumberField(path)
+	default:
+		cfg.Input = NumberField(jsonpath.Path{})
+	}
+	isJSON := p.Enum("format", "json", "json", "csv") == "json"
+	cfg.Process = formatResult(kind.String(), isJSON)
+	cfg.OnError = onerror.FromParams(p, "")
+	return cfg
+}
+
+// triggerFromParams reads `trigger`: a type name, or a mapping with type,
+// count, interval and purge.
+func triggerFromParams(p *params.Params) Trigger {
+	v, ok := p.Raw("trigger")
+	if !ok {
+		return nil
+	}
+	tp := params.New(p.Path()+".trigger", v.Pos, nil)
+	switch v.V.(type) {
+	case string:
+		tp = params.New(p.Path()+".trigger", v.Pos, map[string]params.Value{"type": v})
+	case map[string]params.Value:
+		tp = p.Sub("trigger")
+	default:
+		p.Errorf("trigger", "expected a trigger type or a mapping with type")
+		return nil
+	}
+	var t Trigger
+	switch typ := tp.Enum("type", "", "event-time", "processing-time", "count", "continuous-event-time", "continuous-processing-time", "never"); typ {
+	case "event-time":
+		t = EventTimeTrigger()
+	case "processing-time":
+		t = ProcessingTimeTrigger()
+	case "count":
+		if tp.Required("count") {
+			t = CountTrigger(tp.IntRange("count", 1, 1, 1<<40))
+		}
+	case "continuous-event-time", "continuous-processing-time":
+		if !tp.Required("interval") {
+			break
+		}
+		d := tp.Duration("interval", time.Second)
+		if d < time.Millisecond {
+			tp.Errorf("interval", "must be at least 1ms")
+			break
+		}
+		if typ == "continuous-event-time" {
+			t = ContinuousEventTimeTrigger(d)
+		} else {
+			t = ContinuousProcessingTimeTrigger(d)
+		}
+	case "never":
+		t = NeverTrigger()
+	default:
+		tp.Required("type")
+	}
+	if tp.Bool("purge", false) && t != nil {
+		t = Purging(t)
+	}
+	if _, isMap := v.V.(map[string]params.Value); !isMap {
+		if err := tp.Err(); err != nil {
+			p.Errorf("trigger", "%v", err)
+		}
+	}
+	return t
+}
+
+// formatResult emits one record per firing: with JSON
+// {"key":"k","start":0,"end":10000,"max":42}, with CSV k,0,10000,42 (the key
+// quoted when it holds a comma, quote or line break). It keeps no state, so
+// the subtasks of an operator can share it.
+func formatResult(name string, isJSON bool) ProcessWindowFunc {
+	return func(key []byte, w Window, elems iter.Seq[[]byte], out api.Output) error {
+		for res := range elems {
+			b := make([]byte, 0, 64+len(key)+len(res))
+			if isJSON {
+				b = append(b, `{"key":`...)
+				b = jsonpath.AppendString(b, key)
+				b = append(b, `,"start":`...)
+				b = strconv.AppendInt(b, w.Start, 10)
+				b = append(b, `,"end":`...)
+				b = strconv.AppendInt(b, w.End, 10)
+				b = append(b, `,"`...)
+				b = append(b, name...)
+				b = append(b, `":`...)
+				b = append(b, res...)
+				b = append(b, '}')
+			} else {
+				b = appendCSVField(b, key)
+				b = append(b, ',')
+				b = strconv.AppendInt(b, w.Start, 10)
+				b = append(b, ',')
+				b = strconv.AppendInt(b, w.End, 10)
+				b = append(b, ',')
+				b = append(b, res...)
+			}
+			out.Emit(&api.Record{Key: key, Value: b, Timestamp: w.MaxTimestamp()})
+		}
+		return nil
+	}
+}
+
+func appendCSVField(dst, s []byte) []byte {
+	quote := false
+	for _, c := range s {
+		if c == ',' || c == '"' || c == '\n' || c == '\r' {
+			quote = true
+			break
+		}
+	}
+	if !quote {
+		return append(dst, s...)
+	}
+	dst = append(dst, '"')
+	for _, c := range s {
+		if c == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
+}
