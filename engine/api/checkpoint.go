@@ -55,3 +55,10 @@ type CheckpointListener interface {
 	// NotifyCheckpointAborted tells that checkpoint id will never complete.
 	NotifyCheckpointAborted(id int64) error
 }
+
+// CheckpointInfo is implemented by the Context the runtime gives operators:
+// a sink doing a two-phase commit asks whether the job takes periodic
+// checkpoints (commit per checkpoint) or not (commit as it goes).
+type CheckpointInfo interface {
+	CheckpointingEnabled() bool
+}

@@ -250,7 +250,7 @@ func (jm *JobManager) deploy(ctx context.Context, j *job) {
 	j.tasks = map[ExecutionID]task.State{}
 	j.placed = map[ExecutionID]TaskManagerGateway{}
 	var deploys []task.Deployment
-	settings := &task.CheckpointSettings{Root: j.cpRoot, AtLeastOnce: j.coord.cfg.AtLeastOnce}
+	settings := &task.CheckpointSettings{Root: j.cpRoot, AtLeastOnce: j.coord.cfg.AtLeastOnce, Periodic: j.coord.cfg.Interval > 0}
 	for _, v := range j.graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			id := ExecutionID{Job: j.id, Vertex: v.ID, Subtask: i, Attempt: j.attempt}

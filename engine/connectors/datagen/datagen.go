@@ -40,6 +40,7 @@
 package datagen
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -290,14 +291,18 @@ func (c *config) needsNow() bool {
 // Source is one subtask of a datagen source.
 type Source struct {
 	cfg       *config
-	next      int64 // next row number
+	next      int64 // next row number of the current split
 	stride    int64
 	remaining int64 // -1: unbounded
-	bucket    *ratelimit.Bucket
-	idle      chan struct{}
-	needsNow  bool
-	keyBuf    []byte
-	valBuf    []byte
+	// splits are the further row sequences this subtask owns after a
+	// restore at another parallelism; it takes turns between them.
+	splits   []split
+	restored bool
+	bucket   *ratelimit.Bucket
+	idle     chan struct{}
+	needsNow bool
+	keyBuf   []byte
+	valBuf   []byte
 }
 
 // Open positions the subtask on its rows.
@@ -306,12 +311,16 @@ func (s *Source) Open(ctx api.Context) error {
 	if p < 1 || i < 0 || i >= p {
 		return fmt.Errorf("datagen %q: subtask %d of %d is out of range", ctx.OperatorName(), i, p)
 	}
-	s.next, s.stride, s.remaining = i, p, -1
-	if c := s.cfg.count; c >= 0 {
-		s.remaining = 0
-		if i < c {
-			s.remaining = (c-i-1)/p + 1
+	if !s.restored {
+		s.next, s.stride, s.remaining = i, p, -1
+		if c := s.cfg.count; c >= 0 {
+			s.remaining = 0
+			if i < c {
+				s.remaining = (c-i-1)/p + 1
+			}
 		}
+	} else if !s.nextSplit() {
+		s.remaining = 0
 	}
 	if s.cfg.rate > 0 {
 		s.bucket = ratelimit.New(s.cfg.rate / float64(p))
@@ -331,9 +340,75 @@ func (s *Source) Wake() <-chan struct{} {
 	return s.idle
 }
 
+// split is a sequence of rows: next, next+stride, ... (remaining of them, or
+// without end when remaining is -1).
+type split struct{ next, stride, remaining int64 }
+
+// nextSplit makes the next owned split current, keeping an unfinished
+// current one in turn. It reports false when no rows are left.
+func (s *Source) nextSplit() bool {
+	if s.stride > 0 && s.remaining != 0 {
+		s.splits = append(s.splits, split{s.next, s.stride, s.remaining})
+	}
+	if len(s.splits) == 0 {
+		return false
+	}
+	sp := s.splits[0]
+	s.splits = s.splits[1:]
+	s.next, s.stride, s.remaining = sp.next, sp.stride, sp.remaining
+	return true
+}
+
+// SnapshotState records every split this subtask owns, so a restore (at any
+// parallelism) continues exactly where the rows stopped.
+func (s *Source) SnapshotState(int64) ([][]byte, error) {
+	var out [][]byte
+	add := func(sp split) {
+		if sp.remaining == 0 {
+			return
+		}
+		e := binary.AppendVarint(nil, sp.next)
+		e = binary.AppendVarint(e, sp.stride)
+		out = append(out, binary.AppendVarint(e, sp.remaining))
+	}
+	add(split{s.next, s.stride, s.remaining})
+	for _, sp := range s.splits {
+		add(sp)
+	}
+	if out == nil {
+		out = [][]byte{} // a finished subtask still has state: nothing left
+	}
+	return out, nil
+}
+
+// RestoreState takes the splits given to this subtask.
+func (s *Source) RestoreState(entries [][]byte) error {
+	s.restored = true
+	s.stride = 0
+	for _, e := range entries {
+		var sp split
+		var n, m, k int
+		sp.next, n = binary.Varint(e)
+		if n > 0 {
+			sp.stride, m = binary.Varint(e[n:])
+		}
+		if n > 0 && m > 0 {
+			sp.remaining, k = binary.Varint(e[n+m:])
+		}
+		if n <= 0 || m <= 0 || k <= 0 || sp.stride <= 0 {
+			return fmt.Errorf("datagen: malformed position in the checkpoint")
+		}
+		s.splits = append(s.splits, sp)
+	}
+	return nil
+}
+
+// StateDistribution splits the row sequences over the new subtasks.
+func (s *Source) StateDistribution() api.Distribution { return api.SplitDistribution }
+
 // Poll emits up to out.Budget() rows.
 func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
-	if s.remaining == 0 {
+	if s.remaining == 0 && !s.nextSplit() {
 		return api.EndOfInput, nil
 	}
 	n := max(1, out.Budget())
@@ -380,6 +455,9 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 	}
 	if s.remaining > 0 {
 		s.remaining -= int64(n)
+	}
+	if len(s.splits) > 0 {
+		s.nextSplit() // take turns between owned splits
 	}
 	return api.MoreAvailable, nil
 }

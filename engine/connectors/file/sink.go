@@ -1,6 +1,7 @@
 package file
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,6 +100,12 @@ type Sink struct {
 	// today). When false, rolled files wait for PrepareCommit and Commit.
 	CommitOnRoll bool
 
+	// Checkpoint mode (the job takes periodic checkpoints): part files roll
+	// at every checkpoint and are committed when it completes.
+	cpMode   bool
+	byCP     []pendingCheckpoint // prepared, not yet committed, by checkpoint
+	restored []Pending           // from the checkpoint restored, to commit at Open
+
 	ctx     api.Context
 	subtask int
 	part    int // number of the next part file
@@ -116,12 +123,34 @@ func (s *Sink) finalName(n int) string {
 	return s.cfg.Prefix + "-" + strconv.Itoa(s.subtask) + "-" + strconv.Itoa(n) + s.cfg.Suffix
 }
 
-// Open creates the directory, finds the next part number of the subtask and
-// deletes the subtask's uncommitted leftovers.
+type pendingCheckpoint struct {
+	id    int64
+	files []Pending
+}
+
+// Open creates the directory, commits the part files a restored checkpoint
+// holds, finds the next part number of the subtask and deletes the
+// subtask's other uncommitted leftovers.
 func (s *Sink) Open(ctx api.Context) error {
 	s.ctx, s.subtask = ctx, ctx.Subtask()
+	if ci, ok := ctx.(api.CheckpointInfo); ok && ci.CheckpointingEnabled() {
+		s.cpMode, s.CommitOnRoll = true, false
+	}
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("file sink %q: %w", ctx.OperatorName(), err)
+	}
+	// Every subtask gets every restored pending file (union distribution):
+	// committing is idempotent, and no subtask deletes a file another one
+	// still has to commit.
+	keep := map[string]bool{}
+	if len(s.restored) > 0 {
+		if err := s.Commit(s.restored); err != nil {
+			return fmt.Errorf("file sink %q: committing the part files of the restored checkpoint: %w", ctx.OperatorName(), err)
+		}
+		for _, p := range s.restored {
+			keep[filepath.Base(p.InProgress)] = true
+		}
+		s.restored = nil
 	}
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
@@ -141,12 +170,15 @@ func (s *Sink) Open(ctx api.Context) error {
 		if err != nil || n < 0 {
 			continue
 		}
-		if inProgress {
+		if inProgress && !keep[e.Name()] {
 			path := filepath.Join(s.cfg.Dir, e.Name())
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("file sink %q: removing uncommitted %s: %w", ctx.OperatorName(), path, err)
 			}
 			ctx.Logger().Info("removed uncommitted part file", "path", path)
+			continue
+		}
+		if inProgress {
 			continue
 		}
 		s.part = max(s.part, n+1)
@@ -287,20 +319,85 @@ func (s *Sink) Commit(pending []Pending) error {
 	return nil
 }
 
-// Finish rolls and commits the last part file.
+// Finish rolls and commits the last part file: the input has ended, so
+// everything written is final (in checkpoint mode too).
 func (s *Sink) Finish(api.Output) error {
-	if err := s.closePart(); err != nil {
-		return err
-	}
-	if !s.CommitOnRoll {
-		return nil
-	}
 	p, err := s.PrepareCommit()
 	if err != nil {
 		return err
 	}
+	for _, cp := range s.byCP {
+		p = append(cp.files, p...)
+	}
+	s.byCP = nil
 	return s.Commit(p)
 }
+
+// SnapshotState, in checkpoint mode, rolls the open part file and records
+// every part file not yet committed, by checkpoint.
+func (s *Sink) SnapshotState(id int64) ([][]byte, error) {
+	if !s.cpMode {
+		return nil, nil
+	}
+	p, err := s.PrepareCommit()
+	if err != nil {
+		return nil, err
+	}
+	if len(p) > 0 {
+		s.byCP = append(s.byCP, pendingCheckpoint{id: id, files: p})
+	}
+	var out [][]byte
+	for _, cp := range s.byCP {
+		for _, f := range cp.files {
+			e := binary.AppendVarint(nil, cp.id)
+			e = binary.AppendUvarint(e, uint64(len(f.InProgress)))
+			e = append(e, f.InProgress...)
+			e = append(e, f.Final...)
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// RestoreState takes the part files pending in the restored checkpoint;
+// Open commits them.
+func (s *Sink) RestoreState(entries [][]byte) error {
+	for _, e := range entries {
+		_, n := binary.Varint(e)
+		if n <= 0 {
+			return fmt.Errorf("file sink: malformed pending part file in the checkpoint")
+		}
+		l, m := binary.Uvarint(e[n:])
+		if m <= 0 || uint64(len(e)-n-m) < l {
+			return fmt.Errorf("file sink: malformed pending part file in the checkpoint")
+		}
+		rest := e[n+m:]
+		s.restored = append(s.restored, Pending{InProgress: string(rest[:l]), Final: string(rest[l:])})
+	}
+	return nil
+}
+
+// StateDistribution is union: see Open.
+func (s *Sink) StateDistribution() api.Distribution { return api.UnionDistribution }
+
+// NotifyCheckpointComplete commits the part files of checkpoint id and of
+// every earlier one.
+func (s *Sink) NotifyCheckpointComplete(id int64) error {
+	var commit []Pending
+	keep := s.byCP[:0]
+	for _, cp := range s.byCP {
+		if cp.id <= id {
+			commit = append(commit, cp.files...)
+		} else {
+			keep = append(keep, cp)
+		}
+	}
+	s.byCP = keep
+	return s.Commit(commit)
+}
+
+// NotifyCheckpointAborted keeps the files for the next checkpoint.
+func (s *Sink) NotifyCheckpointAborted(int64) error { return nil }
 
 // Close closes an open part file without committing it.
 func (s *Sink) Close() error {

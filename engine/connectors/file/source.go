@@ -21,6 +21,7 @@ package file
 import (
 	"bufio"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -140,13 +141,18 @@ type Source struct {
 	long    []byte
 	emitter lines.Emitter
 	handler *onerror.Handler
+
+	restored bool
+	skip     map[string]int64 // lines already read, per restored file
 }
 
 // Open picks the subtask's files and checks they still exist.
 func (s *Source) Open(ctx api.Context) error {
 	i, p := ctx.Subtask(), ctx.Parallelism()
-	for j := i; j < len(s.files); j += p {
-		s.mine = append(s.mine, s.files[j])
+	if !s.restored {
+		for j := i; j < len(s.files); j += p {
+			s.mine = append(s.mine, s.files[j])
+		}
 	}
 	for _, f := range s.mine {
 		if _, err := os.Stat(f); err != nil {
@@ -187,8 +193,66 @@ func (s *Source) openNext() error {
 		r = s.gz
 	}
 	s.rd.Reset(r)
+	// A file restored from a checkpoint continues after the lines read before.
+	for s.lineNo < s.skip[s.name] {
+		_, found, _, err := s.readLine()
+		if !found {
+			return fmt.Errorf("file source: %s has %d lines, fewer than the %d the checkpoint says were read (was it changed?)", s.name, s.lineNo, s.skip[s.name])
+		}
+		s.lineNo++
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("file source: reading %s: %w", s.name, err)
+		}
+	}
 	return nil
 }
+
+// SnapshotState records each unfinished file of the subtask with the number
+// of lines already read, so a restore (at any parallelism) reads exactly the
+// rest.
+func (s *Source) SnapshotState(int64) ([][]byte, error) {
+	out := [][]byte{}
+	add := func(name string, line int64) {
+		e := []byte(name)
+		n := len(e)
+		e = binary.AppendVarint(e, line)
+		out = append(out, append(e, byte(len(e)-n)))
+	}
+	if s.f != nil {
+		add(s.name, s.lineNo)
+	}
+	for _, name := range s.mine[s.next:] {
+		add(name, s.skip[name])
+	}
+	return out, nil
+}
+
+// RestoreState takes the files (and lines read) given to this subtask.
+func (s *Source) RestoreState(entries [][]byte) error {
+	s.restored, s.mine, s.skip = true, nil, map[string]int64{}
+	for _, e := range entries {
+		// The entry is the name, the line count as a varint, and the
+		// varint's length in one last byte.
+		if len(e) < 2 {
+			return fmt.Errorf("file source: malformed position in the checkpoint")
+		}
+		k := int(e[len(e)-1])
+		if k < 1 || k > binary.MaxVarintLen64 || k+1 > len(e) {
+			return fmt.Errorf("file source: malformed position in the checkpoint")
+		}
+		line, n := binary.Varint(e[len(e)-1-k : len(e)-1])
+		if n != k {
+			return fmt.Errorf("file source: malformed position in the checkpoint")
+		}
+		name := string(e[:len(e)-1-k])
+		s.mine = append(s.mine, name)
+		s.skip[name] = line
+	}
+	return nil
+}
+
+// StateDistribution splits the files over the new subtasks.
+func (s *Source) StateDistribution() api.Distribution { return api.SplitDistribution }
 
 func (s *Source) closeFile() error {
 	if s.f == nil {

@@ -235,6 +235,14 @@ func (g *Generator) Split(index, count int) (*Generator, error) {
 	return &c, nil
 }
 
+// at returns a generator of positions next, next+stride, ... of g's stream.
+func (g *Generator) at(next, stride int64) *Generator {
+	c := *g
+	c.next, c.stride = next, stride
+	c.buf = make([]byte, 0, cap(g.buf))
+	return &c
+}
+
 // Position is the stream position of the next event Next returns.
 func (g *Generator) Position() int64 { return g.next }
 

@@ -1,6 +1,7 @@
 package nexmark
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -87,20 +88,30 @@ type Source struct {
 	binary bool
 	rate   float64
 
-	shard  *Generator
-	bucket *ratelimit.Bucket
-	idle   chan struct{}
-	ev     Event
-	buf    []byte
+	shard *Generator
+	// more are further shares of the stream this subtask owns after a
+	// restore at another parallelism; it takes turns between them.
+	more     []*Generator
+	restored bool
+	bucket   *ratelimit.Bucket
+	idle     chan struct{}
+	ev       Event
+	buf      []byte
 }
 
 // Open positions the subtask on its share of the stream.
 func (s *Source) Open(ctx api.Context) error {
-	shard, err := s.gen.Split(ctx.Subtask(), ctx.Parallelism())
-	if err != nil {
-		return fmt.Errorf("nexmark source %q: %w", ctx.OperatorName(), err)
+	if !s.restored {
+		shard, err := s.gen.Split(ctx.Subtask(), ctx.Parallelism())
+		if err != nil {
+			return fmt.Errorf("nexmark source %q: %w", ctx.OperatorName(), err)
+		}
+		s.shard = shard
+	} else if len(s.more) > 0 {
+		s.shard, s.more = s.more[0], s.more[1:]
+	} else {
+		s.shard = nil // restored with nothing left to read
 	}
-	s.shard = shard
 	if s.rate > 0 {
 		s.bucket = ratelimit.New(s.rate / float64(ctx.Parallelism()))
 	}
@@ -122,8 +133,14 @@ func (s *Source) Wake() <-chan struct{} {
 
 // Poll emits up to out.Budget() events.
 func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
-	if s.shard.Done() {
+	if s.shard == nil {
 		return api.EndOfInput, nil
+	}
+	for s.shard.Done() {
+		if len(s.more) == 0 {
+			return api.EndOfInput, nil
+		}
+		s.shard, s.more = s.more[0], s.more[1:]
 	}
 	n := max(1, out.Budget())
 	if s.bucket != nil {
@@ -144,8 +161,46 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 		}
 		out.CollectWithTimestamp(nil, s.buf, s.ev.Timestamp())
 	}
+	if len(s.more) > 0 { // take turns between owned shares
+		s.more = append(s.more, s.shard)
+		s.shard, s.more = s.more[0], s.more[1:]
+	}
 	return api.MoreAvailable, nil
 }
+
+// SnapshotState records the position and stride of every share of the
+// stream this subtask owns.
+func (s *Source) SnapshotState(int64) ([][]byte, error) {
+	out := [][]byte{}
+	for _, g := range append([]*Generator{s.shard}, s.more...) {
+		if g == nil || g.Done() {
+			continue
+		}
+		out = append(out, binary.AppendVarint(binary.AppendVarint(nil, g.next), g.stride))
+	}
+	return out, nil
+}
+
+// RestoreState takes the shares given to this subtask.
+func (s *Source) RestoreState(entries [][]byte) error {
+	s.restored = true
+	for _, e := range entries {
+		next, n := binary.Varint(e)
+		var stride int64
+		m := 0
+		if n > 0 {
+			stride, m = binary.Varint(e[n:])
+		}
+		if n <= 0 || m <= 0 || stride <= 0 {
+			return fmt.Errorf("nexmark: malformed position in the checkpoint")
+		}
+		s.more = append(s.more, s.gen.at(next, stride))
+	}
+	return nil
+}
+
+// StateDistribution splits the shares over the new subtasks.
+func (s *Source) StateDistribution() api.Distribution { return api.SplitDistribution }
 
 // Close stops the pacing timer.
 func (s *Source) Close() error {

@@ -30,6 +30,15 @@ type CheckpointSettings struct {
 	// AtLeastOnce skips barrier alignment: records after a barrier on one
 	// channel may be processed before the checkpoint is taken.
 	AtLeastOnce bool
+	// Periodic is true when the job takes checkpoints on an interval (not
+	// only savepoints).
+	Periodic bool
+}
+
+// CheckpointingEnabled implements api.CheckpointInfo.
+func (o *opRuntime) CheckpointingEnabled() bool {
+	cs := o.task.d.Checkpoint
+	return cs != nil && cs.Periodic
 }
 
 // postWait posts fn, waiting while the mailbox is full. It returns false if
