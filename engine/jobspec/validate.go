@@ -80,6 +80,7 @@ func (d *decoder) validate(s *Spec) {
 			switch {
 			case !ok:
 				d.c.add(pos, field, "no source or operator is named %q%s", in, suggestName(in, names))
+				d.broken = true // the output it meant to read would look unread
 			case from.Kind == SinkKind:
 				d.c.add(pos, field, "%q is a sink; a sink's output cannot be read", in)
 			case from == n:
