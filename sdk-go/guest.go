@@ -142,7 +142,7 @@ func processBatch(f *function, b []byte, n int) abi.Status {
 		b = b[e.size:]
 		idx := uint32(i)
 		setEntry(idx)
-		*c = Context{entry: idx, key: e.rec.Key, ts: e.rec.Timestamp}
+		*c = Context{entry: idx, key: e.rec.Key, ts: e.rec.Timestamp, scratch: c.scratch[:0]}
 		var err error
 		switch {
 		case e.kind == abi.EntryData && f.kind != KindProcessWindow:
