@@ -42,7 +42,7 @@ func (c *Context) EmitWithHeaders(key, value []byte, ts int64, headers ...Header
 // nothing for timers and windows.
 func (c *Context) Forward() {
 	if c.rec != nil {
-		writeEntry(abi.EntryForward, c.entry, nil, nil, 0, 0, nil)
+		writeRef(abi.EntryForward, c.entry)
 	}
 }
 

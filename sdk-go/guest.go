@@ -218,6 +218,19 @@ func (f *function) element(c *Context, r *Record) error {
 	return nil
 }
 
+// writeRef appends a forward or key-less entry that names input entry
+// extra: a fixed 24-byte header.
+func writeRef(kind abi.EntryKind, extra uint32) {
+	if guest.outLen+abi.EntryHeaderSize > len(guest.out) {
+		flushOutput()
+	}
+	b := guest.out[guest.outLen : guest.outLen+abi.EntryHeaderSize]
+	binary.LittleEndian.PutUint64(b, uint64(kind)) // kind, flags 0, no headers, key_len 0
+	binary.LittleEndian.PutUint64(b[8:], uint64(extra)<<32)
+	binary.LittleEndian.PutUint64(b[16:], 0)
+	guest.outLen += abi.EntryHeaderSize
+}
+
 // writeEntry appends an output entry, flushing the output buffer to the
 // host (or growing it, for an entry larger than the buffer) when full.
 func writeEntry(kind abi.EntryKind, extra uint32, key, value []byte, ts int64, nHeaders int, rawHeaders []byte) {
