@@ -75,6 +75,10 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	quiet := fs.Bool("quiet", false, "print no progress line and no summary")
 	stateDir := fs.String("state-dir", "", "directory for local state (default: a temporary directory)")
+	fromCheckpoint := fs.String("from-checkpoint", "", "restore from a checkpoint: a chk-N directory, or a checkpoint directory (its newest intact checkpoint)")
+	fromSavepoint := fs.String("from-savepoint", "", "restore from a savepoint directory")
+	allowNonRestored := fs.Bool("allow-non-restored-state", false, "accept a checkpoint holding state of operators the job no longer has")
+	checkpointDir := fs.String("checkpoint-dir", "", "override config.checkpointing.dir")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -92,10 +96,18 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		printErr(stdio.Err, "freshet run", err)
 		return ExitUsage
 	}
-	env, err := job.Build(spec, stream.Config{Logger: log, Dir: *stateDir})
+	if *fromCheckpoint != "" && *fromSavepoint != "" {
+		fmt.Fprintln(stdio.Err, "freshet run: give --from-checkpoint or --from-savepoint, not both")
+		return ExitUsage
+	}
+	cfg := stream.Config{Logger: log, Dir: *stateDir, RestoreFrom: *fromCheckpoint + *fromSavepoint, AllowNonRestoredState: *allowNonRestored}
+	env, err := job.Build(spec, cfg)
 	if err != nil {
 		printErr(stdio.Err, "freshet run", err)
 		return ExitUsage
+	}
+	if *checkpointDir != "" {
+		env.SetCheckpointDir(*checkpointDir)
 	}
 	client, err := env.ExecuteAsync(context.Background(), spec.Name)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/engine/checkpoint"
+	"github.com/freshet/freshet/engine/internal/failpoint"
 	"github.com/freshet/freshet/engine/internal/task"
 )
 
@@ -341,6 +342,7 @@ func (c *coordinator) complete(p *pendingCheckpoint) {
 	st.Status, st.Duration, st.Size, st.Tasks, st.Path = "COMPLETED", time.Since(p.start), p.size, p.acks, path
 	dur := st.Duration
 	c.mu.Unlock()
+	failpoint.Hit(failpoint.AfterCheckpointComplete, p.id)
 	c.jm.log.Info("checkpoint completed", "job", j.id, "checkpoint", p.id, "savepoint", p.target != "", "bytes", p.size, "duration", dur.Round(time.Millisecond))
 	c.jm.emit(Event{Type: EventCheckpointCompleted, Job: j.id, Checkpoint: p.id, Message: path})
 	c.notify(p.id, true)

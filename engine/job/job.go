@@ -7,7 +7,9 @@ package job
 import (
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/freshet/freshet/engine/cluster"
 	"github.com/freshet/freshet/engine/connectors"
 	"github.com/freshet/freshet/engine/graph"
 	"github.com/freshet/freshet/engine/jobspec"
@@ -36,6 +38,39 @@ func readConfig(p *params.Params, cfg *stream.Config) error {
 	cfg.Credits = int(p.IntRange("credits", int64(cfg.Credits), 0, 1024))
 	cfg.BufferTimeout = p.Duration("buffer-timeout", cfg.BufferTimeout)
 	cfg.TaskManagers = int(p.IntRange("task-managers", int64(cfg.TaskManagers), 0, 64))
+	if p.Has("checkpointing") {
+		c := p.Sub("checkpointing")
+		cp := &cluster.CheckpointConfig{}
+		if cfg.Checkpoint != nil {
+			*cp = *cfg.Checkpoint
+		}
+		cp.Interval = c.Duration("interval", cp.Interval)
+		cp.AtLeastOnce = c.Enum("mode", "exactly-once", "exactly-once", "at-least-once") == "at-least-once"
+		cp.Timeout = c.Duration("timeout", cp.Timeout)
+		cp.MinPause = c.Duration("min-pause", cp.MinPause)
+		cp.Retain = int(c.IntRange("retained", int64(cp.Retain), 0, 1000))
+		cp.Dir = c.String("dir", cp.Dir)
+		cfg.Checkpoint = cp
+	}
+	if p.Has("restart-strategy") {
+		r := p.Sub("restart-strategy")
+		switch r.Enum("type", "exponential-delay", "none", "fixed-delay", "failure-rate", "exponential-delay") {
+		case "none":
+			cfg.Restart = cluster.NoRestart{}
+		case "fixed-delay":
+			cfg.Restart = &cluster.FixedDelay{Attempts: int(r.IntRange("attempts", 3, 0, 1<<30)), Delay: r.Duration("delay", time.Second)}
+		case "failure-rate":
+			cfg.Restart = &cluster.FailureRate{MaxFailures: int(r.IntRange("max-failures", 3, 0, 1<<30)), Interval: r.Duration("interval", time.Minute), Delay: r.Duration("delay", time.Second)}
+		default:
+			e := cluster.DefaultExponentialDelay()
+			e.Initial = r.Duration("initial-delay", e.Initial)
+			e.Max = r.Duration("max-delay", e.Max)
+			e.Multiplier = r.Float("multiplier", e.Multiplier)
+			e.Jitter = r.Float("jitter", e.Jitter)
+			e.ResetAfter = r.Duration("reset-after", e.ResetAfter)
+			cfg.Restart = e
+		}
+	}
 	return p.Err()
 }
 

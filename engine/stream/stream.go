@@ -80,6 +80,18 @@ func NewEnvironment(cfg Config) *Environment {
 	return &Environment{cfg: cfg, graph: &graph.StreamGraph{MaxParallelism: cfg.MaxParallelism}, auto: map[*graph.Edge]bool{}}
 }
 
+// SetCheckpointDir sets (or overrides) where checkpoints are written,
+// turning checkpoint storage on without periodic checkpoints if none were
+// configured.
+func (e *Environment) SetCheckpointDir(dir string) {
+	cp := cluster.CheckpointConfig{}
+	if e.cfg.Checkpoint != nil {
+		cp = *e.cfg.Checkpoint
+	}
+	cp.Dir = dir
+	e.cfg.Checkpoint = &cp
+}
+
 // Config returns the environment's configuration.
 func (e *Environment) Config() Config { return e.cfg }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/checkpoint"
+	"github.com/freshet/freshet/engine/internal/failpoint"
 	"github.com/freshet/freshet/engine/internal/network"
 	"github.com/freshet/freshet/engine/keygroup"
 	"github.com/freshet/freshet/engine/state"
@@ -147,6 +148,7 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 					break
 				}
 				snaps = append(snaps, f.snap)
+				failpoint.Hit(failpoint.DuringCheckpointWrite, id)
 			}
 		}
 		if err != nil {
