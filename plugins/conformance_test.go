@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -42,6 +43,9 @@ var built struct {
 func modulePath(t testing.TB, lang, name string) string {
 	t.Helper()
 	built.once.Do(func() {
+		if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+			return // the fuzzing coordinator built them; workers restart often
+		}
 		cmd := exec.Command("make", "--no-print-directory", "go", "rust")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("building the plugins (make -C plugins go rust): %w\n%s", err, out)

@@ -184,4 +184,3 @@ func head(s []string) []string {
 	}
 	return s
 }
-

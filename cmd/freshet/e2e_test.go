@@ -323,4 +323,3 @@ func TestValidateVersionHelp(t *testing.T) {
 		t.Fatalf("unknown command: exit %d", r.code)
 	}
 }
-
