@@ -25,6 +25,12 @@ func TestSIGKILLAtRandomMomentsGivesExactlyOnceOutput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
 	}
+	for _, backend := range []string{"heap", "rocksdb"} {
+		t.Run(backend, func(t *testing.T) { crashTest(t, backend) })
+	}
+}
+
+func crashTest(t *testing.T, backend string) {
 	const n, keys = 60000, 10
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
@@ -34,6 +40,7 @@ func TestSIGKILLAtRandomMomentsGivesExactlyOnceOutput(t *testing.T) {
 name: crash-sums
 parallelism: 2
 config:
+  state-backend: %s
   checkpointing: {interval: 100ms, dir: %s}
 sources:
   - name: gen
@@ -54,7 +61,7 @@ sinks:
   - name: out
     type: file
     path: %s
-`, cps, n, keys-1, out))
+`, backend, cps, n, keys-1, out))
 
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	failpoints := []string{

@@ -82,6 +82,8 @@ type TaskManager struct {
 	net *network.Network
 	log *slog.Logger
 
+	tmpDir bool
+
 	mu    sync.Mutex
 	tasks map[ExecutionID]*task.Task
 	wg    sync.WaitGroup
@@ -105,13 +107,21 @@ func NewTaskManager(cfg TaskManagerConfig, jm JobManagerGateway) (*TaskManager, 
 	if err != nil {
 		return nil, fmt.Errorf("taskmanager %s: %w", cfg.ID, err)
 	}
+	tmpDir := false
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "freshet-"+cfg.ID+"-"); err != nil {
+			return nil, fmt.Errorf("taskmanager %s: %w", cfg.ID, err)
+		}
+		tmpDir = true
+	}
 	return &TaskManager{
-		cfg:   cfg,
-		jm:    jm,
-		mem:   mem,
-		net:   network.New(cfg.Credits),
-		log:   cfg.Logger.With("taskmanager", cfg.ID),
-		tasks: map[ExecutionID]*task.Task{},
+		tmpDir: tmpDir,
+		cfg:    cfg,
+		jm:     jm,
+		mem:    mem,
+		net:    network.New(cfg.Credits),
+		log:    cfg.Logger.With("taskmanager", cfg.ID),
+		tasks:  map[ExecutionID]*task.Task{},
 	}, nil
 }
 
@@ -127,7 +137,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, d task.Deployment) error 
 	id := ExecutionID{Job: d.JobID, Vertex: d.Vertex.ID, Subtask: d.Subtask, Attempt: d.Attempt}
 	dir := ""
 	if tm.cfg.Dir != "" {
-		dir = filepath.Join(tm.cfg.Dir, d.JobID, fmt.Sprintf("v%d-%d", d.Vertex.ID, d.Subtask))
+		dir = filepath.Join(tm.cfg.Dir, d.JobID, fmt.Sprintf("v%d-%d-%d", d.Vertex.ID, d.Subtask, d.Attempt))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating the working directory of %s: %w", d.Name(), err)
 		}
@@ -244,6 +254,9 @@ func (tm *TaskManager) ReleaseJob(ctx context.Context, job string) error {
 		<-t.Done()
 	}
 	tm.net.Release(job)
+	if tm.cfg.Dir != "" {
+		_ = os.RemoveAll(filepath.Join(tm.cfg.Dir, job))
+	}
 	return nil
 }
 
@@ -255,5 +268,9 @@ func (tm *TaskManager) Close() error {
 	}
 	tm.mu.Unlock()
 	tm.wg.Wait()
-	return tm.mem.Close()
+	err := tm.mem.Close()
+	if tm.tmpDir {
+		_ = os.RemoveAll(tm.cfg.Dir)
+	}
+	return err
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/freshet/freshet/engine/operators"
 	"github.com/freshet/freshet/engine/params"
 	"github.com/freshet/freshet/engine/registry"
+	"github.com/freshet/freshet/engine/state"
+	"github.com/freshet/freshet/engine/state/rocksdb"
 	"github.com/freshet/freshet/engine/stream"
 )
 
@@ -51,6 +53,30 @@ func readConfig(p *params.Params, cfg *stream.Config) error {
 		cp.Retain = int(c.IntRange("retained", int64(cp.Retain), 0, 1000))
 		cp.Dir = c.String("dir", cp.Dir)
 		cfg.Checkpoint = cp
+	}
+	switch p.Enum("state-backend", "heap", "heap", "rocksdb") {
+	case "rocksdb":
+		rc := rocksdb.Defaults()
+		r := p.Sub("rocksdb")
+		rc.WriteBufferSize = r.Size("write-buffer-size", rc.WriteBufferSize)
+		rc.MaxBackgroundJobs = int(r.IntRange("max-background-jobs", int64(rc.MaxBackgroundJobs), 1, 256))
+		rc.BlockSize = int(r.Size("block-size", int64(rc.BlockSize)))
+		rc.BlockCacheSize = r.Size("block-cache-size", rc.BlockCacheSize)
+		rc.BloomFilterBitsPerKey = int(r.IntRange("bloom-filter-bits-per-key", int64(rc.BloomFilterBitsPerKey), 0, 64))
+		rc.Compression = rocksdb.Compression(r.Enum("compression", string(rc.Compression), "none", "snappy", "lz4", "zstd"))
+		if err := rc.Validate(); err != nil {
+			r.Errorf("", "%v", err)
+			break
+		}
+		if p.Err() != nil {
+			break
+		}
+		res, err := rocksdb.NewSharedResources(rc)
+		if err != nil {
+			return fmt.Errorf("config.rocksdb: %w", err)
+		}
+		cfg.State = func(opts state.Options) (state.Backend, error) { return rocksdb.New(opts, res) }
+		cfg.Resources = append(cfg.Resources, res)
 	}
 	if p.Has("restart-strategy") {
 		r := p.Sub("restart-strategy")

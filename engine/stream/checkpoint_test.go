@@ -16,6 +16,9 @@ import (
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/checkpoint"
 	"github.com/freshet/freshet/engine/cluster"
+	"github.com/freshet/freshet/engine/state"
+	"github.com/freshet/freshet/engine/state/heap"
+	"github.com/freshet/freshet/engine/state/rocksdb"
 	"github.com/freshet/freshet/engine/stream"
 )
 
@@ -305,5 +308,50 @@ func TestCorruptCheckpointFallsBackToPrevious(t *testing.T) {
 	}
 	if got.Dir == filepath.Dir(newest) {
 		t.Fatalf("the damaged checkpoint %s was chosen", got.Dir)
+	}
+}
+
+func TestSavepointMovesBetweenHeapAndRocksDB(t *testing.T) {
+	const n, keys = 20000, 13
+	dir := t.TempDir()
+	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	backends := map[string]func(state.Options) (state.Backend, error){
+		"heap":    heap.New,
+		"rocksdb": func(o state.Options) (state.Backend, error) { return rocksdb.New(o, res) },
+	}
+	// heap → rocksdb → heap, a stop-with-savepoint at each step; the last
+	// run goes to the end and must count every record once.
+	order := []string{"heap", "rocksdb", "heap"}
+	restore := ""
+	for i, b := range order {
+		env := stream.NewEnvironment(stream.Config{Parallelism: 2, State: backends[b], RestoreFrom: restore})
+		var c collector
+		pace := 2 * time.Millisecond
+		if i == len(order)-1 {
+			pace = 0
+		}
+		src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: n, pace: pace}, nil }).SetParallelism(1)
+		countPerKey(env, src, keys, &c, -1)
+		jc, err := env.ExecuteAsync(context.Background(), "move-"+b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if i < len(order)-1 {
+			time.Sleep(60 * time.Millisecond)
+			restore = filepath.Join(dir, fmt.Sprintf("sp-%d", i))
+			if _, err := jc.TriggerSavepoint(context.Background(), restore, true); err != nil {
+				t.Fatalf("%s: savepoint: %v", b, err)
+			}
+		}
+		if _, err := jc.Wait(context.Background()); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if i == len(order)-1 {
+			equal(t, c.sorted(), wantCounts(n, keys))
+		}
 	}
 }

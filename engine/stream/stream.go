@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -50,6 +51,9 @@ type Config struct {
 	RestoreFrom string
 	// AllowNonRestoredState accepts state of operators the job lacks.
 	AllowNonRestoredState bool
+	// Resources are closed when the job's cluster shuts down (shared state
+	// backend resources, for example).
+	Resources []io.Closer
 }
 
 // Environment builds a job and runs it.
@@ -337,9 +341,9 @@ func (e *Environment) JobGraph(jobName string) (*graph.JobGraph, error) {
 
 // JobClient follows a job started by ExecuteAsync.
 type JobClient struct {
-	ID      string
-	cluster *cluster.MiniCluster
-	dir     string
+	ID        string
+	cluster   *cluster.MiniCluster
+	resources []io.Closer
 }
 
 // JobManager returns the JobManager running the job.
@@ -376,6 +380,9 @@ func (c *JobClient) Wait(ctx context.Context) (cluster.JobResult, error) {
 		return res, err
 	}
 	cerr := c.cluster.Close()
+	for _, r := range c.resources {
+		cerr = errors.Join(cerr, r.Close())
+	}
 	if res.Err != nil {
 		return res, fmt.Errorf("job %q %s: %w", res.Name, res.State, res.Err)
 	}
@@ -421,7 +428,7 @@ func (e *Environment) ExecuteAsync(ctx context.Context, jobName string) (*JobCli
 		_ = mc.Close()
 		return nil, err
 	}
-	return &JobClient{ID: id, cluster: mc}, nil
+	return &JobClient{ID: id, cluster: mc, resources: e.cfg.Resources}, nil
 }
 
 // Execute runs the job and waits for it to end. A bounded job ends when its

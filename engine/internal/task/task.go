@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -731,10 +732,14 @@ func (t *Task) Watermark() int64 { return t.wm.Load() }
 // keyedStateOptions returns the state options of keyed node n in this subtask.
 func (t *Task) keyedStateOptions(n *graph.Node) state.Options {
 	maxP := t.d.Graph.MaxParallelism
+	dir := ""
+	if t.env.Dir != "" {
+		dir = filepath.Join(t.env.Dir, checkpoint.FileName(n.Name, t.d.Subtask, t.d.Attempt)+".db")
+	}
 	return state.Options{
 		Operator:       n.Name,
 		MaxParallelism: maxP,
 		KeyGroups:      keygroup.RangeOf(t.d.Subtask, n.Parallelism, maxP),
-		Dir:            t.env.Dir,
+		Dir:            dir,
 	}
 }
