@@ -1,0 +1,249 @@
+package windows_test
+
+import (
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/connectors/nexmark"
+	"github.com/freshet/freshet/engine/operators/jsonpath"
+	"github.com/freshet/freshet/engine/windows"
+	"github.com/freshet/freshet/engine/windows/windowstest"
+)
+
+// Benchmarks. Each reports records/s; run with -benchtime to get stable
+// figures, e.g.
+//
+//	go test ./engine/windows -run XXX -bench . -benchtime 3000000x
+//
+// The data is Nexmark bids (engine/connectors/nexmark) as JSON, pre-keyed,
+// at an event-time rate of 100K events/s, cycled with shifted timestamps;
+// the watermark follows every batch, so windows fire as the run goes (pick
+// -benchtime so that the run covers several windows: 10M records are about
+// 110 s of event time).
+
+// bids is a pre-generated stream of bid records in batches of 256.
+type bids struct {
+	batches []*api.Batch
+	span    int64 // event time covered, for shifting the next cycle
+}
+
+var bidCache = map[string]*bids{}
+
+// nexmarkBids returns about n bids keyed by key ("auction" or "bidder").
+func nexmarkBids(b *testing.B, n int, key string) *bids {
+	id := key + strconv.Itoa(n)
+	if d := bidCache[id]; d != nil {
+		return d
+	}
+	cfg := nexmark.DefaultConfig()
+	cfg.EventsPerSecond = 100_000
+	cfg.Events = int64(n) * 50 / 46
+	g, err := nexmark.NewGenerator(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &bids{}
+	var ev nexmark.Event
+	var buf, k []byte
+	cur := api.NewBatch(256)
+	first, last := int64(-1), int64(0)
+	for g.Next(&ev) {
+		if ev.Kind != nexmark.KindBid {
+			continue
+		}
+		buf = nexmark.AppendJSON(buf[:0], &ev)
+		if key == "auction" {
+			k = strconv.AppendInt(k[:0], ev.Bid.Auction, 10)
+		} else {
+			k = strconv.AppendInt(k[:0], ev.Bid.Bidder, 10)
+		}
+		cur.Append(k, buf, ev.Bid.DateTime)
+		if first < 0 {
+			first = ev.Bid.DateTime
+		}
+		last = ev.Bid.DateTime
+		if cur.Len() == 256 {
+			d.batches = append(d.batches, cur)
+			cur = api.NewBatch(256)
+		}
+	}
+	d.span = last - first + 1
+	bidCache[id] = d
+	return d
+}
+
+// feed runs b.N records of d through process, shifting timestamps by the
+// span on each cycle, and advancing the watermark after every batch.
+func (d *bids) feed(b *testing.B, process func(in *api.Batch) error, watermark func(wm int64) error) {
+	b.Helper()
+	var shift int64
+	done := 0
+	for done < b.N {
+		for _, in := range d.batches {
+			if shift != 0 {
+				for i := range in.Records {
+					in.Records[i].Timestamp += shift
+				}
+			}
+			if err := process(in); err != nil {
+				b.Fatal(err)
+			}
+			if err := watermark(in.Records[in.Len()-1].Timestamp - 1); err != nil {
+				b.Fatal(err)
+			}
+			done += in.Len()
+			if done >= b.N {
+				break
+			}
+		}
+		shift = d.span
+	}
+}
+
+func runWindow(b *testing.B, d *bids, cfg windows.Config) {
+	op, err := windows.NewOperator(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := windowstest.New(op, windowstest.Options{Keyed: true, DiscardOutput: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	d.feed(b, h.ProcessBatch, h.Watermark)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(h.Emitted()), "results")
+}
+
+var price = jsonpath.MustParse("price")
+
+// BenchmarkNexmarkTumblingMax: the highest bid per auction in tumbling 10 s
+// windows; the window operator with heap state against a hand-written loop
+// computing the same (one map per open window, fired by the watermark).
+func BenchmarkNexmarkTumblingMax(b *testing.B) {
+	d := nexmarkBids(b, 1_000_000, "auction")
+	b.Run("operator", func(b *testing.B) {
+		runWindow(b, d, windows.Config{Assigner: windows.Tumbling(10 * time.Second),
+			Aggregate: windows.Numeric(windows.MaxAgg), Input: windows.NumberField(price)})
+	})
+	b.Run("loop", func(b *testing.B) {
+		const size = 10_000
+		open := map[int64]map[string]int64{}
+		out := api.NewBatch(256)
+		var emitted int64
+		var val []byte
+		process := func(in *api.Batch) error {
+			for i := range in.Records {
+				r := &in.Records[i]
+				v, k := price.Get(r.Value)
+				n, ok := jsonpath.ParseNum(v)
+				if k != jsonpath.Number || !ok {
+					continue
+				}
+				ws := r.Timestamp - r.Timestamp%size
+				m := open[ws]
+				if m == nil {
+					m = map[string]int64{}
+					open[ws] = m
+				}
+				if old, ok := m[string(r.Key)]; !ok || n.Int > old {
+					m[string(r.Key)] = n.Int
+				}
+			}
+			return nil
+		}
+		watermark := func(wm int64) error {
+			for ws, m := range open {
+				if ws+size-1 > wm {
+					continue
+				}
+				for key, mx := range m {
+					val = strconv.AppendInt(val[:0], mx, 10)
+					out.Append([]byte(key), val, ws+size-1)
+					emitted++
+					if out.Len() == 256 {
+						out.Reset()
+					}
+				}
+				delete(open, ws)
+			}
+			return nil
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		d.feed(b, process, watermark)
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+		b.ReportMetric(float64(emitted), "results")
+	})
+}
+
+// BenchmarkSlidingVsTumbling: count per bidder in sliding 60 s windows every
+// 1 s (60 windows per record, kept as 1 s panes) against tumbling 60 s.
+func BenchmarkSlidingVsTumbling(b *testing.B) {
+	d := nexmarkBids(b, 1_000_000, "bidder")
+	count := windows.Numeric(windows.CountAgg)
+	b.Run("tumbling-60s", func(b *testing.B) {
+		runWindow(b, d, windows.Config{Assigner: windows.Tumbling(time.Minute), Aggregate: count, Input: windows.NoInput})
+	})
+	b.Run("sliding-60s-1s", func(b *testing.B) {
+		runWindow(b, d, windows.Config{Assigner: windows.Sliding(time.Minute, time.Second), Aggregate: count, Input: windows.NoInput})
+	})
+}
+
+// BenchmarkSession100KKeys: sessions (gap 5 min) of 100K keys that stay
+// active, each record extending its key's session; reports throughput and
+// heap bytes per key.
+func BenchmarkSession100KKeys(b *testing.B) {
+	const keys = 100_000
+	op, err := windows.NewOperator(windows.Config{Assigner: windows.Session(5 * time.Minute),
+		Aggregate: windows.Numeric(windows.SumAgg), Input: windows.NumberField(price)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := windowstest.New(op, windowstest.Options{Keyed: true, DiscardOutput: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	keyNames := make([][]byte, keys)
+	for i := range keyNames {
+		keyNames[i] = strconv.AppendInt(nil, int64(i), 10)
+	}
+	in := api.NewBatch(256)
+	ts := int64(0)
+	step := func(n int) {
+		for done := 0; done < n; {
+			in.Reset()
+			for j := 0; j < 256 && done < n; j++ {
+				in.Append(keyNames[ts%keys], []byte(`{"price":12}`), ts)
+				ts++
+				done++
+			}
+			if err := h.ProcessBatch(in); err != nil {
+				b.Fatal(err)
+			}
+			if err := h.Watermark(ts - 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	step(keys) // one open session per key
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "heap-bytes/key")
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	step(b.N)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
