@@ -355,3 +355,70 @@ func TestSavepointMovesBetweenHeapAndRocksDB(t *testing.T) {
 		}
 	}
 }
+
+func TestUnavailableCheckpointStorageFailsCheckpointsNotTheJob(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cps")
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism: 1,
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 20 * time.Millisecond, Dir: dir},
+	})
+	var c collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil })
+	countPerKey(env, src, 3, &c, -1)
+	jc, err := env.ExecuteAsync(context.Background(), "storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jc.Cancel(context.Background()); _, _ = jc.Wait(context.Background()) }()
+	waitFor := func(what string, ok func([]cluster.CheckpointStats) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			cps, _ := jc.Checkpoints()
+			if ok(cps) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %+v", what, cps)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	count := func(cps []cluster.CheckpointStats, status string) int {
+		n := 0
+		for _, cp := range cps {
+			if cp.Status == status {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor("a completed checkpoint", func(cps []cluster.CheckpointStats) bool { return count(cps, "COMPLETED") >= 1 })
+	// The storage goes away: a file where the directory was.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("failed checkpoints", func(cps []cluster.CheckpointStats) bool { return count(cps, "FAILED") >= 2 })
+	st, _ := jc.Status()
+	if st.State != cluster.JobRunning {
+		t.Fatalf("job is %s, want RUNNING while checkpoints fail", st.State)
+	}
+	cps, _ := jc.Checkpoints()
+	for _, cp := range cps {
+		if cp.Status == "FAILED" && !strings.Contains(cp.Error, dir) {
+			t.Errorf("failure does not name the checkpoint path: %q", cp.Error)
+		}
+	}
+	// The storage comes back: checkpoints complete again.
+	done := count(cps, "COMPLETED")
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("checkpoints after recovery", func(cps []cluster.CheckpointStats) bool { return count(cps, "COMPLETED") > done })
+}
