@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,5 +324,64 @@ func TestValidateVersionHelp(t *testing.T) {
 	}
 	if r := run(t, root, "frobnicate"); r.code != 2 {
 		t.Fatalf("unknown command: exit %d", r.code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestMetricsAreServedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	job := filepath.Join(dir, "paced.yaml")
+	writeFile(t, job, `apiVersion: freshet/v1
+name: paced
+sources:
+  - {name: gen, type: datagen, rows-per-second: 5000, count: 15000}
+operators:
+  - {name: upper, type: uppercase}
+sinks:
+  - {name: out, type: discard}
+`)
+	addr := freePort(t)
+	cmd := exec.Command(freshet, "run", job, "--metrics-addr", addr)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		if strings.Contains(body, `freshet_operator_records_in_total{job=`) && strings.Contains(body, `operator="upper"`) {
+			break
+		}
+	}
+	for _, want := range []string{
+		`freshet_operator_records_in_total{`,
+		`freshet_operator_records_out_total{`,
+		`freshet_task_back_pressured_time_ms_per_second{`,
+		`freshet_taskmanager_network_memory_total_bytes{`,
+		`freshet_job_running{`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
