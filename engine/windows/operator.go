@@ -110,6 +110,12 @@ func NewOperator(cfg Config) (*Operator, error) {
 	o.eventTime = cfg.Assigner.IsEventTime()
 	o.lateness = cfg.AllowedLateness.Milliseconds()
 	o.merging = cfg.Assigner.IsMerging()
+	if o.merging {
+		switch o.trigger.(type) {
+		case eventTimeTrigger, processingTimeTrigger:
+			o.lazy = true
+		}
+	}
 	if cfg.Reduce == nil && cfg.Aggregate == nil {
 		o.mode = listMode
 	} else {
@@ -193,6 +199,7 @@ type Operator struct {
 	trigger   Trigger
 	eventTime bool
 	merging   bool
+	lazy      bool // sessions with the default trigger: timers follow state windows
 	lateness  int64
 	mode      contentsMode
 	pane      int64 // > 0: sliding windows kept per pane

@@ -14,6 +14,12 @@ import (
 // the namespace its contents live in. A session that absorbs others keeps
 // its state window, so merging moves the contents of the absorbed sessions
 // only; timers and trigger state follow the session's actual window.
+//
+// With the default trigger (event-time or processing-time) timers follow the
+// state window instead, and are not moved when a session grows: a timer
+// that fires before the session's current end re-registers itself at that
+// end. A record that extends a session then costs no timer work, which is
+// what most records of a busy session do.
 
 type session struct {
 	w, state Window
@@ -105,6 +111,9 @@ func (o *Operator) addSession(ts int64) (bool, error) {
 	if err != nil {
 		return true, err
 	}
+	if o.lazy {
+		return true, o.lazyElement(target, first, wm)
+	}
 	o.setNS(target.w)
 	o.tc.Window, o.tc.First = target.w, first
 	res, err := o.trigger.OnElement(&o.tc, ts)
@@ -146,6 +155,10 @@ func (o *Operator) mergeSessions(nw, merged Window, firstIdx int) (session, erro
 		if err := o.moveContents(from, target.state); err != nil {
 			return target, err
 		}
+	}
+	if o.lazy {
+		// The absorbed sessions' timers find no session and do nothing.
+		return target, o.storeSessions()
 	}
 	o.setNS(merged)
 	o.tc.Window, o.tc.First = merged, false
@@ -221,7 +234,81 @@ func (o *Operator) moveContents(from, into Window) error {
 	return nil
 }
 
+// lazyElement applies the default trigger to a record added to session s
+// (in the state window's namespace).
+func (o *Operator) lazyElement(s session, first bool, wm int64) error {
+	if o.eventTime && s.w.MaxTimestamp() <= wm {
+		return o.emit(s.w) // a late record within the allowed lateness
+	}
+	if !first {
+		return nil
+	}
+	if err := o.registerTimer(s.w.MaxTimestamp()); err != nil {
+		return err
+	}
+	if c := o.cleanupTime(s.w); c != s.w.MaxTimestamp() {
+		return o.registerTimer(c)
+	}
+	return nil
+}
+
+// onLazyTimer handles a timer of the session whose state window is state.
+func (o *Operator) onLazyTimer(t api.Timer, state Window) error {
+	if (t.Domain == api.EventTime) != o.eventTime {
+		return nil
+	}
+	if err := o.loadSessions(); err != nil {
+		return err
+	}
+	idx := -1
+	for i, s := range o.sess {
+		if s.state == state {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return nil // absorbed by another session, or already dropped
+	}
+	s := o.sess[idx]
+	fireAt, cleanAt := s.w.MaxTimestamp(), o.cleanupTime(s.w)
+	o.ns2 = append(o.ns2[:0], t.Namespace...)
+	o.core.ks.SetCurrentNamespace(o.ns2)
+	switch {
+	case t.Timestamp < fireAt:
+		return o.registerTimer(fireAt) // the session grew since
+	case t.Timestamp == fireAt:
+		if err := o.emit(s.w); err != nil {
+			return err
+		}
+		if cleanAt != fireAt {
+			o.core.ks.SetCurrentNamespace(o.ns2)
+			return o.registerTimer(cleanAt)
+		}
+	case t.Timestamp < cleanAt:
+		return o.registerTimer(cleanAt)
+	}
+	// Cleanup time.
+	o.core.ks.SetCurrentNamespace(o.ns2)
+	if err := o.clearContents(); err != nil {
+		return err
+	}
+	if err := o.loadSessions(); err != nil {
+		return err
+	}
+	for i := range o.sess {
+		if o.sess[i].state == state {
+			o.sess = append(o.sess[:i], o.sess[i+1:]...)
+			break
+		}
+	}
+	return o.storeSessions()
+}
+
 func (o *Operator) onSessionTimer(t api.Timer, w Window) error {
+	if o.lazy {
+		return o.onLazyTimer(t, w)
+	}
 	if err := o.loadSessions(); err != nil {
 		return err
 	}
