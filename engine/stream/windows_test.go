@@ -211,3 +211,69 @@ func TestJoinsEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleSourceDoesNotHoldWindowsBack unions a source that keeps emitting
+// with one that stays open without data. With idleness on the quiet
+// source's strategy the window fires while both sources still run; the
+// job is then cancelled.
+func TestIdleSourceDoesNotHoldWindowsBack(t *testing.T) {
+	env := stream.NewEnvironment(stream.Config{Parallelism: 1, BufferTimeout: 5 * time.Millisecond})
+	var c collector
+	busy := env.FromSource("busy", func() (api.Source, error) { return &tickingSource{}, nil }).
+		AssignTimestampsAndWatermarks("ts-busy", eventtime.Strategy{Watermarks: eventtime.Monotonous(), Interval: 10 * time.Millisecond})
+	quiet := env.FromSource("quiet", func() (api.Source, error) { return &quietSource{}, nil }).
+		AssignTimestampsAndWatermarks("ts-quiet", eventtime.Strategy{Watermarks: eventtime.Monotonous(),
+			Interval: 10 * time.Millisecond, Idleness: 50 * time.Millisecond})
+	busy.Union(quiet).
+		KeyBy(func(r *api.Record, dst []byte) ([]byte, error) { return append(dst, 'k'), nil }).
+		Window(windows.Tumbling(100*time.Millisecond)).
+		AggregateProcess("count", windows.Numeric(windows.CountAgg), windows.NoInput, windowValue).
+		AddSink("collect", c.sink())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	client, err := env.ExecuteAsync(ctx, "idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(c.sorted()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = client.Cancel(context.Background())
+	_, _ = client.Wait(context.Background())
+	got := c.sorted()
+	if len(got) == 0 {
+		t.Fatal("no window fired while the quiet source was idle")
+	}
+	if got[0] != "k=[0,100) 100" {
+		t.Errorf("first window %q, want k=[0,100) 100", got[0])
+	}
+}
+
+// tickingSource emits timestamps 0, 1, 2, ... one per ms of wall time, for ever.
+type tickingSource struct {
+	next  int64
+	start time.Time
+}
+
+func (s *tickingSource) Open(api.Context) error { s.start = time.Now(); return nil }
+func (s *tickingSource) Poll(out api.SourceContext) (api.SourceStatus, error) {
+	due := time.Since(s.start).Milliseconds()
+	if s.next > due {
+		return api.NothingAvailable, nil
+	}
+	for ; s.next <= due; s.next++ {
+		out.CollectWithTimestamp(nil, []byte("x"), s.next)
+	}
+	return api.MoreAvailable, nil
+}
+func (s *tickingSource) Close() error { return nil }
+
+// quietSource never emits and never ends.
+type quietSource struct{}
+
+func (quietSource) Open(api.Context) error { return nil }
+func (quietSource) Poll(api.SourceContext) (api.SourceStatus, error) {
+	return api.NothingAvailable, nil
+}
+func (quietSource) Close() error { return nil }
