@@ -118,9 +118,18 @@ unsafe fn write_digits(p: *mut u8, mut x: u32, d: usize) {
     let mut i = d;
     while i > 0 {
         i -= 1;
-        *p.add(i) = b'0' + (x % 10) as u8;
-        x /= 10;
+        let q = div10(x);
+        *p.add(i) = b'0' + (x - q * 10) as u8;
+        x = q;
     }
+}
+
+/// `x / 10` as a multiply and shift, exact for every u32. LLVM leaves
+/// divisions by constants to the WebAssembly engine, and wazero emits a
+/// real division instruction.
+#[inline(always)]
+fn div10(x: u32) -> u32 {
+    ((x as u64 * 0xCCCC_CCCD) >> 35) as u32
 }
 
 #[cfg(test)]
@@ -154,6 +163,21 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_i64(input.as_bytes()), *want, "parse_i64({:?})", input);
+        }
+    }
+
+    #[test]
+    fn div10_is_exact() {
+        let mut x: u32 = 0;
+        loop {
+            assert_eq!(div10(x), x / 10, "{}", x);
+            match x.checked_add(9_973) {
+                Some(n) => x = n,
+                None => break,
+            }
+        }
+        for x in [u32::MAX, u32::MAX - 1, 9, 10, 11, 99_999_999, 100_000_000] {
+            assert_eq!(div10(x), x / 10, "{}", x);
         }
     }
 
