@@ -9,7 +9,9 @@
 // Backends: heap (engine/state/heap, Go maps, default) and RocksDB
 // (engine/state/rocksdb). Both write snapshots in one canonical, backend-
 // independent entry format (Entry), so a savepoint taken with one restores
-// into the other.
+// into the other. A backend may also snapshot its own files
+// (NativeSnapshotter), which is what makes checkpoints incremental; any
+// backend reads such a snapshot back through ReadNative.
 package state
 
 import (

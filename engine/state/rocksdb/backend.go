@@ -59,6 +59,12 @@ type Backend struct {
 	all      []*rstate // creation order
 	declared []*rstate // declaration order
 
+	// Native snapshots (native.go): a random name for this instance's SST
+	// files, and the shared names of the files inherited from the snapshot
+	// it was opened from (local file name → shared name).
+	instance    string
+	sharedNames map[string]string
+
 	nextSeq uint64               // next list element sequence
 	pending *grocksdb.WriteBatch // restored entries not yet written
 	writes  uint64
