@@ -208,6 +208,7 @@ type Operator struct {
 	vs       api.ValueState // accMode contents
 	ls       api.ListState  // listMode contents
 	sessions api.ValueState // merging: the key's sessions
+	slider   api.ValueState // panes: the key's two-stacks aggregate
 
 	bad       *onerror.Handler
 	lateOut   api.Output
@@ -229,6 +230,10 @@ type Operator struct {
 	iterErr   error
 	seen      bool
 	markSeen  func([]byte) bool
+	sl        slider
+	slBuf     []byte
+	slEnc     []byte
+	sufBufs   [][]byte
 	sess      []session
 	merged    []Window
 	copies    [][]byte
@@ -249,6 +254,12 @@ func (o *Operator) Open(ctx api.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("window operator %q: declaring state: %w", name, err)
+	}
+	if o.pane > 0 {
+		o.slider, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".slider", Kind: api.ValueStateKind})
+		if err != nil {
+			return fmt.Errorf("window operator %q: declaring state: %w", name, err)
+		}
 	}
 	if o.merging {
 		o.sessions, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".sessions", Kind: api.ValueStateKind})

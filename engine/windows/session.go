@@ -90,6 +90,7 @@ func (o *Operator) addSession(ts int64) (bool, error) {
 		return false, nil
 	}
 	var target session
+	refire := false // a merged session's fire timer may have fired already
 	switch {
 	case n == 0:
 		target = session{w: nw, state: nw}
@@ -100,6 +101,11 @@ func (o *Operator) addSession(ts int64) (bool, error) {
 	case n == 1 && o.sess[firstIdx].w == merged:
 		target = o.sess[firstIdx]
 	default:
+		for _, s := range o.sess {
+			if s.w.Intersects(nw) && s.w.MaxTimestamp() <= wm {
+				refire = true
+			}
+		}
 		var err error
 		if target, err = o.mergeSessions(nw, merged, firstIdx); err != nil {
 			return true, err
@@ -112,7 +118,7 @@ func (o *Operator) addSession(ts int64) (bool, error) {
 		return true, err
 	}
 	if o.lazy {
-		return true, o.lazyElement(target, first, wm)
+		return true, o.lazyElement(target, first || refire, wm)
 	}
 	o.setNS(target.w)
 	o.tc.Window, o.tc.First = target.w, first
@@ -235,12 +241,18 @@ func (o *Operator) moveContents(from, into Window) error {
 }
 
 // lazyElement applies the default trigger to a record added to session s
-// (in the state window's namespace).
-func (o *Operator) lazyElement(s session, first bool, wm int64) error {
+// (in the state window's namespace). arm registers the session's timers:
+// for a new session, or one that grew out of a session that already fired.
+func (o *Operator) lazyElement(s session, arm bool, wm int64) error {
 	if o.eventTime && s.w.MaxTimestamp() <= wm {
-		return o.emit(s.w) // a late record within the allowed lateness
+		// A late record within the allowed lateness: fire now; the state
+		// still needs its cleanup timer.
+		if err := o.emit(s.w); err != nil || !arm {
+			return err
+		}
+		return o.registerTimer(o.cleanupTime(s.w))
 	}
-	if !first {
+	if !arm {
 		return nil
 	}
 	if err := o.registerTimer(s.w.MaxTimestamp()); err != nil {
