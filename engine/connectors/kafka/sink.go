@@ -54,9 +54,9 @@ type Sink struct {
 	pctx    context.Context // what records are produced with, see produceCtx
 	pctxAt  time.Time
 	cancels []deadlineCancel
-	meta   *kgo.Client // metadata and raw transaction requests; the producer unless exactly-once
-	prod   *kgo.Client // where records go now
-	popts  []kgo.Opt   // producer options of every client
+	meta    *kgo.Client // metadata and raw transaction requests; the producer unless exactly-once
+	prod    *kgo.Client // where records go now
+	popts   []kgo.Opt   // producer options of every client
 
 	keySer, valSer Serializer
 	recs           recordPool
