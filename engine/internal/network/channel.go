@@ -96,7 +96,8 @@ type Channel struct {
 	credits int // guarded by mu (the gate's once bound)
 
 	mu     sync.Mutex
-	queue  []Buffer
+	queue  []Buffer // the queued buffers: a window of mem
+	mem    []Buffer // queue's array from its start, reused as pop drains it
 	gate   *InputGate
 	index  int
 	signal chan struct{} // credit returned
@@ -158,6 +159,20 @@ func (c *Channel) enqueueLocked(b Buffer) (*InputGate, int) {
 	if b.Kind == EndOfPartition {
 		c.ended = true
 	}
+	if len(c.queue) == cap(c.queue) {
+		if cap(c.queue) < cap(c.mem) {
+			// The front of the array was popped: move the queue back to
+			// its start instead of growing a new array.
+			mem := c.mem[:cap(c.mem)]
+			n := copy(mem, c.queue)
+			clear(mem[n:])
+			c.queue = mem[:n]
+		} else {
+			c.queue = append(c.queue, b)
+			c.mem = c.queue
+			return c.gate, c.index
+		}
+	}
 	c.queue = append(c.queue, b)
 	return c.gate, c.index
 }
@@ -172,6 +187,9 @@ func (c *Channel) pop() (b Buffer, ok, more bool) {
 	b = c.queue[0]
 	c.queue[0] = Buffer{}
 	c.queue = c.queue[1:]
+	if len(c.queue) == 0 {
+		c.queue = c.mem[:0] // start again at the front: no allocation
+	}
 	return b, true, len(c.queue) > 0
 }
 

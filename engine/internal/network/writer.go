@@ -43,6 +43,12 @@ type target struct {
 //
 // Time spent blocked is added to backPressure.
 func NewRecordWriter(channels []*Channel, pool *memory.Pool, part graph.Partitioning, keySel graph.KeySelector, maxParallelism, producer int, backPressure *atomic.Int64) *RecordWriter {
+	rr := producer
+	if len(channels) > 0 {
+		// Spread the round robin start across producers, also when there
+		// are more producers than channels.
+		rr = producer % len(channels)
+	}
 	return &RecordWriter{
 		bp:       backPressure,
 		channels: channels,
@@ -52,7 +58,7 @@ func NewRecordWriter(channels []*Channel, pool *memory.Pool, part graph.Partitio
 		keySel:   keySel,
 		maxPar:   maxParallelism,
 		producer: producer,
-		rr:       producer, // spread the round robin start across producers
+		rr:       rr,
 	}
 }
 
