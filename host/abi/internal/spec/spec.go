@@ -268,22 +268,6 @@ func (s *Spec) enums() []enumGroup {
 	}
 }
 
-func goType(t string) string {
-	switch t {
-	case "u8":
-		return "uint8"
-	case "u16":
-		return "uint16"
-	case "u32":
-		return "uint32"
-	case "i32":
-		return "int32"
-	case "i64":
-		return "int64"
-	}
-	return t
-}
-
 func (s *Spec) goConstants(pkg string, host bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "// %s\n\n", header)
@@ -521,14 +505,6 @@ func (s *Spec) goImports(wasm bool) string {
 	return b.String()
 }
 
-func rustType(t string) string {
-	switch t {
-	case "u8", "u16", "u32", "i32", "i64":
-		return t
-	}
-	return t
-}
-
 func (s *Spec) rust() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "// %s\n//\n// Freshet WebAssembly ABI v%d: constants, memory layouts and host function imports.\n// See docs/abi.md.\n\n", header, s.Version)
@@ -542,7 +518,7 @@ func (s *Spec) rust() string {
 		if c.Type == "i64" && v == "-9223372036854775808" {
 			v = "i64::MIN"
 		}
-		fmt.Fprintf(&b, "/// %s\npub const %s: %s = %s;\n", c.Doc, upper(c.Name), rustType(c.Type), v)
+		fmt.Fprintf(&b, "/// %s\npub const %s: %s = %s;\n", c.Doc, upper(c.Name), c.Type, v)
 	}
 	b.WriteString("\n")
 	layout := func(mod, doc string, fs []Field) {
