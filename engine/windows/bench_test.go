@@ -19,7 +19,8 @@ import (
 //	go test ./engine/windows -run XXX -bench . -benchtime 3000000x
 //
 // The data is Nexmark bids (engine/connectors/nexmark) as JSON, pre-keyed,
-// at an event-time rate of 100K events/s, cycled with shifted timestamps;
+// at an event-time rate of 100K events/s (unless the benchmark says
+// otherwise), cycled with shifted timestamps;
 // the watermark follows every batch, so windows fire as the run goes (pick
 // -benchtime so that the run covers several windows: 10M records are about
 // 110 s of event time).
@@ -32,14 +33,15 @@ type bids struct {
 
 var bidCache = map[string]*bids{}
 
-// nexmarkBids returns about n bids keyed by key ("auction" or "bidder").
-func nexmarkBids(b *testing.B, n int, key string) *bids {
-	id := key + strconv.Itoa(n)
+// nexmarkBids returns about n bids keyed by key ("auction" or "bidder") at
+// rate events per second of event time.
+func nexmarkBids(b *testing.B, n int, key string, rate float64) *bids {
+	id := key + strconv.Itoa(n) + "@" + strconv.FormatFloat(rate, 'g', -1, 64)
 	if d := bidCache[id]; d != nil {
 		return d
 	}
 	cfg := nexmark.DefaultConfig()
-	cfg.EventsPerSecond = 100_000
+	cfg.EventsPerSecond = rate
 	cfg.Events = int64(n) * 50 / 46
 	g, err := nexmark.NewGenerator(cfg)
 	if err != nil {
@@ -127,7 +129,7 @@ var price = jsonpath.MustParse("price")
 // windows; the window operator with heap state against a hand-written loop
 // computing the same (one map per open window, fired by the watermark).
 func BenchmarkNexmarkTumblingMax(b *testing.B) {
-	d := nexmarkBids(b, 1_000_000, "auction")
+	d := nexmarkBids(b, 1_000_000, "auction", 100_000)
 	b.Run("operator", func(b *testing.B) {
 		runWindow(b, d, windows.Config{Assigner: windows.Tumbling(10 * time.Second),
 			Aggregate: windows.Numeric(windows.MaxAgg), Input: windows.NumberField(price)})
@@ -185,16 +187,21 @@ func BenchmarkNexmarkTumblingMax(b *testing.B) {
 }
 
 // BenchmarkSlidingVsTumbling: count per bidder in sliding 60 s windows every
-// 1 s (60 windows per record, kept as 1 s panes) against tumbling 60 s.
+// 1 s (60 windows per record, kept as 1 s panes) against tumbling 60 s, at
+// two event-time rates: every active bidder gets a result per second of
+// event time, so the lower the rate, the more firings per record.
 func BenchmarkSlidingVsTumbling(b *testing.B) {
-	d := nexmarkBids(b, 1_000_000, "bidder")
 	count := windows.Numeric(windows.CountAgg)
-	b.Run("tumbling-60s", func(b *testing.B) {
-		runWindow(b, d, windows.Config{Assigner: windows.Tumbling(time.Minute), Aggregate: count, Input: windows.NoInput})
-	})
-	b.Run("sliding-60s-1s", func(b *testing.B) {
-		runWindow(b, d, windows.Config{Assigner: windows.Sliding(time.Minute, time.Second), Aggregate: count, Input: windows.NoInput})
-	})
+	for _, rate := range []float64{100_000, 1_000_000} {
+		d := nexmarkBids(b, 1_000_000, "bidder", rate)
+		name := "rate=" + strconv.FormatFloat(rate, 'g', -1, 64) + "/"
+		b.Run(name+"tumbling-60s", func(b *testing.B) {
+			runWindow(b, d, windows.Config{Assigner: windows.Tumbling(time.Minute), Aggregate: count, Input: windows.NoInput})
+		})
+		b.Run(name+"sliding-60s-1s", func(b *testing.B) {
+			runWindow(b, d, windows.Config{Assigner: windows.Sliding(time.Minute, time.Second), Aggregate: count, Input: windows.NoInput})
+		})
+	}
 }
 
 // BenchmarkSession100KKeys: sessions (gap 5 min) of 100K keys that stay
