@@ -65,9 +65,10 @@ type Backend struct {
 	instance    string
 	sharedNames map[string]string
 
-	nextSeq uint64               // next list element sequence
-	pending *grocksdb.WriteBatch // restored entries not yet written
-	writes  uint64
+	nextSeq  uint64               // next list element sequence
+	savedSeq uint64               // nextSeq as last stored in the metadata
+	pending  *grocksdb.WriteBatch // restored entries not yet written
+	writes   uint64
 
 	// Reused buffers.
 	kbuf, vbuf, val       []byte
@@ -256,7 +257,7 @@ func (b *Backend) loadMeta(columns map[string]*grocksdb.ColumnFamilyHandle) erro
 	if err != nil {
 		return b.errorf("reading metadata", err)
 	}
-	b.nextSeq = max(b.nextSeq, seq)
+	b.nextSeq, b.savedSeq = max(b.nextSeq, seq), seq
 	for name, kind := range kinds {
 		cf, ok := columns[cfPrefix+name]
 		if !ok {

@@ -30,8 +30,14 @@ func (b *Backend) Checkpoint(dir string) error {
 	if err := b.flushRestore(); err != nil {
 		return err
 	}
-	if err := b.db.PutCF(b.wo, b.meta, []byte(metaListSeq), binary.BigEndian.AppendUint64(nil, b.nextSeq)); err != nil {
-		return b.errorf("checkpoint to "+dir, err)
+	// The list sequence mark is written only when it moved: an unchanged
+	// metadata column family has nothing to flush, which keeps the
+	// checkpoint's synchronous part to the states' flushes.
+	if b.nextSeq != b.savedSeq {
+		if err := b.db.PutCF(b.wo, b.meta, []byte(metaListSeq), binary.BigEndian.AppendUint64(nil, b.nextSeq)); err != nil {
+			return b.errorf("checkpoint to "+dir, err)
+		}
+		b.savedSeq = b.nextSeq
 	}
 	cp, err := b.db.NewCheckpoint()
 	if err != nil {

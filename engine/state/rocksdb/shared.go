@@ -118,8 +118,16 @@ func (r *SharedResources) baseOptions() *grocksdb.Options {
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
 	bbto.SetBlockCache(r.cache)
 	bbto.SetBlockSize(r.cfg.BlockSize)
+	// Index and filter blocks live in the block cache, partitioned into
+	// small blocks: an unpartitioned filter of a large SST file can be larger
+	// than a cache shard, and would then be read and parsed on every lookup.
 	bbto.SetCacheIndexAndFilterBlocks(true)
+	bbto.SetCacheIndexAndFilterBlocksWithHighPriority(true)
 	bbto.SetPinL0FilterAndIndexBlocksInCache(true)
+	bbto.SetIndexType(grocksdb.KTwoLevelIndexSearchIndexType)
+	bbto.SetPartitionFilters(true)
+	bbto.SetMetadataBlockSize(4 * kib)
+	bbto.SetPinTopLevelIndexAndFilter(true)
 	bbto.SetFormatVersion(5)
 	if r.cfg.BloomFilterBitsPerKey > 0 {
 		bbto.SetFilterPolicy(grocksdb.NewBloomFilterFull(float64(r.cfg.BloomFilterBitsPerKey)))
