@@ -33,8 +33,10 @@
 //     Records are never dropped silently.
 //   - Sliding windows with a reduce or aggregate function and the default
 //     trigger keep one accumulator per pane (gcd(size, slide)) instead of one
-//     per window, and combine panes when a window fires: a record costs one
-//     state update however many windows it belongs to.
+//     per window: a record costs one state update however many windows it
+//     belongs to. Firings combine panes through a per-key two-stacks
+//     aggregate, so a firing merges a few accumulators on average rather
+//     than size/pane (see panes.go).
 //   - Session windows merge: the contents of merged sessions are combined
 //     with the function's merge (AggregateFunction.Merge, the reduce
 //     function, or list concatenation), and their timers moved to the merged
