@@ -20,8 +20,15 @@ import (
 // MetadataFile is the name of the file that makes a checkpoint complete.
 const MetadataFile = "_metadata"
 
-// FormatVersion is the version of the metadata and state file format.
-const FormatVersion = 1
+// FormatVersion is the version of the metadata and state file format
+// written by this Freshet: 2 when a checkpoint holds native snapshots
+// (SubtaskMeta.Native), which readers of version 1 would silently ignore;
+// 1 otherwise, so checkpoints and savepoints without them stay readable by
+// older versions.
+const FormatVersion = 2
+
+// formatVersionCanonical is the version of metadata without native snapshots.
+const formatVersionCanonical = 1
 
 // Metadata describes a complete checkpoint or savepoint.
 type Metadata struct {
@@ -45,17 +52,24 @@ type OperatorMeta struct {
 	Subtasks []SubtaskMeta `json:"subtasks"`
 }
 
-// SubtaskMeta locates one operator subtask's state file.
+// SubtaskMeta locates one operator subtask's state file and, when its
+// keyed state was snapshotted natively, the files of that snapshot (the
+// state file then holds only timers and operator state).
 type SubtaskMeta struct {
 	Subtask   int            `json:"subtask"`
 	KeyGroups keygroup.Range `json:"keyGroups"`
 	File      string         `json:"file"`
 	Size      int64          `json:"size"`
 	Hash      string         `json:"xxhash64"`
+	Native    *NativeMeta    `json:"native,omitempty"`
 }
 
 // Sum returns the file's recorded hash.
 func (s SubtaskMeta) Sum() (uint64, error) { return strconv.ParseUint(s.Hash, 16, 64) }
+
+// StateSize is the size of everything the subtask's state consists of: its
+// state file and its native files, shared with other checkpoints or not.
+func (s SubtaskMeta) StateSize() int64 { return s.Size + s.Native.Size() }
 
 // Operator returns the metadata of the operator called name.
 func (m *Metadata) Operator(name string) (*OperatorMeta, bool) {
@@ -80,6 +94,9 @@ type Pending struct {
 	ID  int64
 	Dir string
 	st  *Storage
+	// began is when the checkpoint started: shared files written or reused
+	// since then are never collected when it completes.
+	began time.Time
 }
 
 func chkDir(root string, id int64) string { return filepath.Join(root, fmt.Sprintf("chk-%d", id)) }
@@ -87,6 +104,7 @@ func chkDir(root string, id int64) string { return filepath.Join(root, fmt.Sprin
 // Begin prepares the directory of checkpoint id, removing what a crashed
 // earlier attempt may have left there.
 func (s *Storage) Begin(id int64) (*Pending, error) {
+	began := time.Now()
 	dir := chkDir(s.Dir, id)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: clearing %s: %w", id, dir, err)
@@ -94,7 +112,7 @@ func (s *Storage) Begin(id int64) (*Pending, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
 	}
-	return &Pending{ID: id, Dir: dir, st: s}, nil
+	return &Pending{ID: id, Dir: dir, st: s, began: began}, nil
 }
 
 // BeginAt prepares a savepoint in dir, which must not hold one already.
@@ -123,9 +141,13 @@ func sanitize(s string) string {
 }
 
 // Complete writes the metadata (atomically: to a temporary name, synced,
-// then renamed) and removes checkpoints beyond the retention.
+// then renamed) and removes checkpoints beyond the retention, then the
+// shared files no remaining checkpoint references.
 func (p *Pending) Complete(m Metadata) error {
-	m.Version = FormatVersion
+	m.Version = formatVersionCanonical
+	if m.hasNative() {
+		m.Version = FormatVersion
+	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -154,8 +176,27 @@ func (p *Pending) Complete(m Metadata) error {
 	}
 	if p.st != nil {
 		p.st.retain()
+		p.st.collectShared(p.began)
 	}
 	return nil
+}
+
+func (m *Metadata) hasNative() bool {
+	for _, op := range m.Operators {
+		for _, st := range op.Subtasks {
+			if st.Native != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Storage) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 // Abort removes the partial checkpoint.
@@ -232,8 +273,8 @@ func Open(dir string) (*Checkpoint, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, filepath.Join(dir, MetadataFile), err)
 	}
-	if m.Version != FormatVersion {
-		return nil, fmt.Errorf("%s: format version %d is not supported (this freshet reads %d)", dir, m.Version, FormatVersion)
+	if m.Version < formatVersionCanonical || m.Version > FormatVersion {
+		return nil, fmt.Errorf("%s: format version %d is not supported (this freshet reads %d to %d)", dir, m.Version, formatVersionCanonical, FormatVersion)
 	}
 	c := &Checkpoint{Dir: dir, Meta: m}
 	if err := c.Verify(); err != nil {
@@ -242,7 +283,7 @@ func Open(dir string) (*Checkpoint, error) {
 	return c, nil
 }
 
-// Verify checks every state file's size and checksum.
+// Verify checks every state file's and native file's size and checksum.
 func (c *Checkpoint) Verify() error {
 	for _, op := range c.Meta.Operators {
 		for _, st := range op.Subtasks {
@@ -252,6 +293,11 @@ func (c *Checkpoint) Verify() error {
 			}
 			if err := Read(filepath.Join(c.Dir, st.File), st.Size, sum, Visitor{}); err != nil {
 				return err
+			}
+			if st.Native != nil {
+				if err := c.verifyNative(st.Native); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -347,6 +393,12 @@ type OperatorSnapshot struct {
 	Name         string
 	Distribution api.Distribution
 	Subtask      SubtaskMeta
+	// Uploaded is the number of bytes written for this checkpoint: the
+	// state file and the native files not already in storage.
+	Uploaded int64
+	// SyncDuration is how long the subtask's task paused to snapshot: from
+	// the start of its snapshot to the barrier forwarded.
+	SyncDuration time.Duration
 }
 
 // NoKeyGroups is the key-group range of an operator without keyed state.

@@ -39,10 +39,18 @@ type CheckpointStats struct {
 	Status    string        `json:"status"` // IN_PROGRESS, COMPLETED, FAILED
 	Trigger   time.Time     `json:"triggerTime"`
 	Duration  time.Duration `json:"duration"`
-	Size      int64         `json:"stateSize"`
-	Tasks     int           `json:"acknowledgedSubtasks"`
-	Path      string        `json:"externalPath,omitempty"`
-	Error     string        `json:"failure,omitempty"`
+	// Size is the full size of the checkpoint's state, including files
+	// an incremental checkpoint shares with earlier ones.
+	Size int64 `json:"stateSize"`
+	// CheckpointedSize is what this checkpoint wrote: equal to Size for a
+	// savepoint or a canonical checkpoint, the new files only for an
+	// incremental (native) one.
+	CheckpointedSize int64 `json:"checkpointedSize"`
+	// SyncDuration is the longest synchronous snapshot pause of a task.
+	SyncDuration time.Duration `json:"syncDuration"`
+	Tasks        int           `json:"acknowledgedSubtasks"`
+	Path         string        `json:"externalPath,omitempty"`
+	Error        string        `json:"failure,omitempty"`
 }
 
 // ErrCheckpointDeclined marks a checkpoint a task could not take.
@@ -75,6 +83,8 @@ type pendingCheckpoint struct {
 	waiting   map[ExecutionID]bool
 	snaps     []checkpoint.OperatorSnapshot
 	size      int64
+	uploaded  int64
+	sync      time.Duration
 	acks      int
 	done      chan error
 	statIndex int
@@ -243,7 +253,9 @@ func (c *coordinator) acknowledge(eid ExecutionID, id int64, snaps []checkpoint.
 	delete(p.waiting, eid)
 	p.snaps = append(p.snaps, snaps...)
 	for _, s := range snaps {
-		p.size += s.Subtask.Size
+		p.size += s.Subtask.StateSize()
+		p.uploaded += s.Uploaded
+		p.sync = max(p.sync, s.SyncDuration)
 	}
 	p.acks++
 	ready := len(p.waiting) == 0
@@ -340,6 +352,7 @@ func (c *coordinator) complete(p *pendingCheckpoint) {
 	}
 	st := &c.history[p.statIndex]
 	st.Status, st.Duration, st.Size, st.Tasks, st.Path = "COMPLETED", time.Since(p.start), p.size, p.acks, path
+	st.CheckpointedSize, st.SyncDuration = p.uploaded, p.sync
 	dur := st.Duration
 	c.mu.Unlock()
 	failpoint.Hit(failpoint.AfterCheckpointComplete, p.id)

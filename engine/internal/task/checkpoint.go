@@ -102,19 +102,28 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 	}
 	start := time.Now()
 	type file struct {
-		w    *checkpoint.Writer
-		snap checkpoint.OperatorSnapshot
+		w      *checkpoint.Writer
+		snap   checkpoint.OperatorSnapshot
+		native *state.NativeSnapshot // keyed state, when snapshotted natively
+		o      *opRuntime
 	}
 	var files []file
 	var snapErr error
+	dropNative := func() {
+		for _, f := range files {
+			if f.native != nil {
+				_ = os.RemoveAll(f.native.Dir)
+			}
+		}
+	}
 	for _, o := range t.nodes {
-		w, snap, ok, err := o.snapshot(id)
+		w, snap, native, ok, err := o.snapshot(id, flags)
 		if err != nil {
 			snapErr = err
 			break
 		}
 		if ok {
-			files = append(files, file{w, snap})
+			files = append(files, file{w, snap, native, o})
 		}
 	}
 	// The barrier goes downstream at once, so alignment downstream does not
@@ -122,15 +131,20 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 	b := network.Buffer{Kind: network.Barrier, Value: id, Flags: flags}
 	for _, o := range t.nodes {
 		if err := o.broadcast(b, "sending a checkpoint barrier"); err != nil {
+			dropNative()
 			return err
 		}
 	}
 	syncDur := time.Since(start)
+	for i := range files {
+		files[i].snap.SyncDuration = syncDur
+	}
 	if flags&FlagStop != 0 && t.source != nil {
 		t.stopRequested = true
 	}
 	report := t.env.OnCheckpoint
 	if snapErr != nil {
+		dropNative()
 		if report != nil {
 			report(t, id, nil, fmt.Errorf("%s: snapshotting for checkpoint %d: %w", t.d.Name(), id, snapErr))
 		}
@@ -140,6 +154,7 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 	t.asyncWG.Add(1)
 	go func() {
 		defer t.asyncWG.Done()
+		defer dropNative()
 		snaps := make([]checkpoint.OperatorSnapshot, 0, len(files))
 		var err error
 		if err = os.MkdirAll(dir, 0o755); err == nil {
@@ -147,8 +162,14 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 				if err = f.w.WriteFile(filepath.Join(dir, f.snap.Subtask.File)); err != nil {
 					break
 				}
-				snaps = append(snaps, f.snap)
+				f.snap.Uploaded = f.snap.Subtask.Size
 				failpoint.Hit(failpoint.DuringCheckpointWrite, id)
+				if f.native != nil {
+					if err = f.o.uploadNative(t.ctx, dir, id, f.native, &f.snap); err != nil {
+						break
+					}
+				}
+				snaps = append(snaps, f.snap)
 			}
 		}
 		if err != nil {
@@ -162,8 +183,9 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 	return nil
 }
 
-// snapshot encodes the operator's keyed state, timers and own state.
-func (o *opRuntime) snapshot(id int64) (*checkpoint.Writer, checkpoint.OperatorSnapshot, bool, error) {
+// snapshot encodes the operator's keyed state, timers and own state; keyed
+// state is snapshotted natively (native.go) when flags and backend allow.
+func (o *opRuntime) snapshot(id int64, flags uint32) (_ *checkpoint.Writer, _ checkpoint.OperatorSnapshot, native *state.NativeSnapshot, _ bool, err error) {
 	t := o.task
 	var target any = o.op
 	if o.op == nil {
@@ -171,22 +193,32 @@ func (o *opRuntime) snapshot(id int64) (*checkpoint.Writer, checkpoint.OperatorS
 	}
 	cf, hasOwn := target.(api.CheckpointedFunction)
 	if o.backend == nil && !hasOwn {
-		return nil, checkpoint.OperatorSnapshot{}, false, nil
+		return nil, checkpoint.OperatorSnapshot{}, nil, false, nil
 	}
+	defer func() {
+		if err != nil && native != nil {
+			_ = os.RemoveAll(native.Dir)
+			native = nil
+		}
+	}()
 	w := checkpoint.NewWriter()
 	snap := checkpoint.OperatorSnapshot{Name: o.node.Name}
 	kgs := checkpoint.NoKeyGroups
 	if o.backend != nil {
 		kgs = t.keyedStateOptions(o.node).KeyGroups
-		if err := o.backend.Snapshot(func(e *state.Entry) error { w.Keyed(e); return nil }); err != nil {
-			return nil, snap, false, fmt.Errorf("operator %q keyed state: %w", o.node.Name, err)
+		if ns, ok := o.nativeSnapshotter(flags); ok {
+			if native, err = o.takeNative(ns, id); err != nil {
+				return nil, snap, nil, false, err
+			}
+		} else if err := o.backend.Snapshot(func(e *state.Entry) error { w.Keyed(e); return nil }); err != nil {
+			return nil, snap, nil, false, fmt.Errorf("operator %q keyed state: %w", o.node.Name, err)
 		}
 		o.timers.snapshot(w, t.d.Graph.MaxParallelism)
 	}
 	if hasOwn {
 		entries, err := cf.SnapshotState(id)
 		if err != nil {
-			return nil, snap, false, fmt.Errorf("operator %q: %w", o.node.Name, err)
+			return nil, snap, native, false, fmt.Errorf("operator %q: %w", o.node.Name, err)
 		}
 		for _, e := range entries {
 			w.OpState(e)
@@ -201,7 +233,7 @@ func (o *opRuntime) snapshot(id int64) (*checkpoint.Writer, checkpoint.OperatorS
 		Size:      size,
 		Hash:      strconv.FormatUint(sum, 16),
 	}
-	return w, snap, true, nil
+	return w, snap, native, true, nil
 }
 
 // restore loads the operator's state from the deployment's checkpoint,
@@ -215,6 +247,9 @@ func (o *opRuntime) restore(target any) error {
 	kgs := checkpoint.NoKeyGroups
 	if o.backend != nil {
 		kgs = t.keyedStateOptions(o.node).KeyGroups
+	}
+	if err := o.restoreNative(c); err != nil {
+		return fmt.Errorf("%s: restoring %q: %w", t.d.Name(), o.node.Name, err)
 	}
 	var entries [][]byte
 	found, err := c.Restore(o.node.Name, t.d.Subtask, o.node.Parallelism, kgs, checkpoint.Visitor{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/checkpoint"
 	"github.com/freshet/freshet/engine/graph"
 	"github.com/freshet/freshet/engine/internal/network"
 	"github.com/freshet/freshet/engine/state"
@@ -30,6 +31,7 @@ type opRuntime struct {
 	backend state.Backend
 	timers  *timerService
 	opened  bool
+	uploads checkpoint.Uploader // native snapshot files in storage (native.go)
 
 	ticker    api.Ticker
 	nextTick  time.Time
