@@ -2,8 +2,12 @@
 //
 // Counters are not updated on the record path: tasks keep atomic counters per
 // batch, and this package's collector reads them (through the JobManager's
-// job status and the TaskManagers' memory statistics) when Prometheus scrapes.
-// Names follow Flink's metric names in Prometheus form.
+// job status and checkpoint history and the TaskManagers' memory statistics)
+// when Prometheus scrapes. Totals that outlive the JobManager's bounded
+// histories — restarts, checkpoints, events by type — are counted from its
+// typed lifecycle events as they happen. InstrumentREST counts the REST
+// API's requests. Names follow Flink's metric names in Prometheus form;
+// deploy/grafana/freshet-dashboard.json is a dashboard over them.
 package metrics
 
 import (
@@ -20,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/cluster"
 )
 
@@ -49,59 +54,172 @@ var (
 		"Network buffer memory in use.", []string{"taskmanager"}, nil)
 	memPeak = prometheus.NewDesc("freshet_taskmanager_network_memory_peak_bytes",
 		"Highest network buffer memory in use.", []string{"taskmanager"}, nil)
+
+	// Jobs.
+	jobState = prometheus.NewDesc("freshet_job_state",
+		"1 for the job's current state (CREATED, RUNNING, RESTARTING, FAILING, CANCELLING, FINISHED, FAILED, CANCELED).", []string{"job", "name", "state"}, nil)
+	jobUptime = prometheus.NewDesc("freshet_job_uptime_seconds",
+		"How long the job has run (until it ended).", []string{"job", "name"}, nil)
+	jobsByState = prometheus.NewDesc("freshet_jobmanager_jobs",
+		"Jobs of the JobManager by state.", []string{"state"}, nil)
+	parallelism = prometheus.NewDesc("freshet_vertex_parallelism",
+		"Parallelism of a job vertex.", []string{"job", "vertex"}, nil)
+	backPressureLevel = prometheus.NewDesc("freshet_task_back_pressure_level",
+		"Back-pressure level of a vertex: 0 OK (≤ 10% of the time back-pressured), 1 LOW (≤ 50%), 2 HIGH.", []string{"job", "vertex"}, nil)
+
+	// Checkpoints, from the checkpoint history.
+	cpInProgress = prometheus.NewDesc("freshet_job_checkpoints_in_progress",
+		"Checkpoints (and savepoints) of the job under way.", []string{"job"}, nil)
+	cpLastDuration = prometheus.NewDesc("freshet_job_last_checkpoint_duration_seconds",
+		"Duration of the job's last completed checkpoint or savepoint.", []string{"job"}, nil)
+	cpLastSize = prometheus.NewDesc("freshet_job_last_checkpoint_size_bytes",
+		"State size of the job's last completed checkpoint or savepoint.", []string{"job"}, nil)
+	cpLastID = prometheus.NewDesc("freshet_job_last_checkpoint_id",
+		"ID of the job's last completed checkpoint or savepoint.", []string{"job"}, nil)
+	cpLastTime = prometheus.NewDesc("freshet_job_last_checkpoint_completed_timestamp_seconds",
+		"When the job's last checkpoint or savepoint completed (Unix time).", []string{"job"}, nil)
+
+	// The cluster.
+	tmSlots = prometheus.NewDesc("freshet_taskmanager_slots",
+		"Slots of a TaskManager.", []string{"taskmanager"}, nil)
+	jmTaskManagers = prometheus.NewDesc("freshet_jobmanager_taskmanagers",
+		"TaskManagers registered with the JobManager.", nil, nil)
+	jmSlots = prometheus.NewDesc("freshet_jobmanager_slots_total",
+		"Slots of every TaskManager together.", nil, nil)
 )
+
+// descs are every metric the collector reports.
+var descs = []*prometheus.Desc{recordsIn, recordsOut, opCounter, busy, idle, backPressured, watermark, jobUp, memTotal, memUsed, memPeak,
+	jobState, jobUptime, jobsByState, parallelism, backPressureLevel,
+	cpInProgress, cpLastDuration, cpLastSize, cpLastID, cpLastTime,
+	tmSlots, jmTaskManagers, jmSlots,
+	eventsTotal, restartsTotal, cpCompleted, cpFailed}
+
+// jobStates are the states freshet_job_state and freshet_jobmanager_jobs
+// report, so that a series exists (at 0) for every state.
+var jobStates = []cluster.JobState{cluster.JobCreated, cluster.JobRunning, cluster.JobRestarting, cluster.JobFailing,
+	cluster.JobCanceling, cluster.JobFinished, cluster.JobFailed, cluster.JobCanceled}
 
 // collector reads a MiniCluster's state at scrape time.
 type collector struct {
-	mc *cluster.MiniCluster
+	mc     *cluster.MiniCluster
+	events *eventCounter
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{recordsIn, recordsOut, opCounter, busy, idle, backPressured, watermark, jobUp, memTotal, memUsed, memPeak} {
+	for _, d := range descs {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	jm := c.mc.JobManager()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	byState := map[cluster.JobState]int{}
 	for _, id := range jm.Jobs() {
 		st, err := jm.Status(id)
 		if err != nil {
 			continue
 		}
+		byState[st.State]++
 		up := 0.0
 		if st.State == cluster.JobRunning {
 			up = 1
 		}
-		ch <- prometheus.MustNewConstMetric(jobUp, prometheus.GaugeValue, up, id, st.Name)
+		gauge(jobUp, up, id, st.Name)
+		for _, s := range jobStates {
+			v := 0.0
+			if s == st.State {
+				v = 1
+			}
+			gauge(jobState, v, id, st.Name, string(s))
+		}
+		gauge(jobUptime, st.Duration.Seconds(), id, st.Name)
 		for _, v := range st.Vertices {
 			vname := strconv.Itoa(v.ID) + ":" + v.Name
 			for _, op := range v.Operators {
-				ch <- prometheus.MustNewConstMetric(recordsIn, prometheus.CounterValue, float64(op.RecordsIn), id, vname, op.Name)
-				ch <- prometheus.MustNewConstMetric(recordsOut, prometheus.CounterValue, float64(op.RecordsOut), id, vname, op.Name)
+				counter(recordsIn, float64(op.RecordsIn), id, vname, op.Name)
+				counter(recordsOut, float64(op.RecordsOut), id, vname, op.Name)
 				for name, n := range op.Counters {
-					ch <- prometheus.MustNewConstMetric(opCounter, prometheus.CounterValue, float64(n), id, op.Name, name)
+					counter(opCounter, float64(n), id, op.Name, name)
 				}
 			}
-			ch <- prometheus.MustNewConstMetric(busy, prometheus.GaugeValue, v.BusyMsPerSec, id, vname)
-			ch <- prometheus.MustNewConstMetric(idle, prometheus.GaugeValue, v.IdleMsPerSec, id, vname)
-			ch <- prometheus.MustNewConstMetric(backPressured, prometheus.GaugeValue, v.BackPressuredMsPerSec, id, vname)
-			ch <- prometheus.MustNewConstMetric(watermark, prometheus.GaugeValue, float64(v.Watermark), id, vname)
+			gauge(busy, v.BusyMsPerSec, id, vname)
+			gauge(idle, v.IdleMsPerSec, id, vname)
+			gauge(backPressured, v.BackPressuredMsPerSec, id, vname)
+			gauge(backPressureLevel, float64(levelValue(v.BackPressure)), id, vname)
+			gauge(parallelism, float64(v.Parallelism), id, vname)
+			// No series before event time starts or after it ended: the
+			// sentinels are not times and would wreck graphs.
+			if v.Watermark != api.MinWatermark && v.Watermark != api.MaxWatermark {
+				gauge(watermark, float64(v.Watermark), id, vname)
+			}
 		}
+		c.collectCheckpoints(ch, id)
 	}
+	for _, s := range jobStates {
+		gauge(jobsByState, float64(byState[s]), string(s))
+	}
+	slots := 0
 	for _, tm := range c.mc.TaskManagers() {
 		s := tm.Memory().Stats()
-		ch <- prometheus.MustNewConstMetric(memTotal, prometheus.GaugeValue, float64(s.Total), tm.ID())
-		ch <- prometheus.MustNewConstMetric(memUsed, prometheus.GaugeValue, float64(s.Used), tm.ID())
-		ch <- prometheus.MustNewConstMetric(memPeak, prometheus.GaugeValue, float64(s.Peak), tm.ID())
+		gauge(memTotal, float64(s.Total), tm.ID())
+		gauge(memUsed, float64(s.Used), tm.ID())
+		gauge(memPeak, float64(s.Peak), tm.ID())
+		gauge(tmSlots, float64(tm.Slots()), tm.ID())
+		slots += tm.Slots()
 	}
+	gauge(jmTaskManagers, float64(len(c.mc.TaskManagers())))
+	gauge(jmSlots, float64(slots))
+	c.events.collect(ch)
+}
+
+// collectCheckpoints reports the state of job id's checkpoints.
+func (c *collector) collectCheckpoints(ch chan<- prometheus.Metric, id string) {
+	stats, err := c.mc.JobManager().Checkpoints(id)
+	if err != nil {
+		return
+	}
+	inProgress := 0
+	var last *cluster.CheckpointStats
+	for i := range stats {
+		switch stats[i].Status {
+		case "IN_PROGRESS":
+			inProgress++
+		case "COMPLETED":
+			last = &stats[i]
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(cpInProgress, prometheus.GaugeValue, float64(inProgress), id)
+	if last == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(cpLastDuration, prometheus.GaugeValue, last.Duration.Seconds(), id)
+	ch <- prometheus.MustNewConstMetric(cpLastSize, prometheus.GaugeValue, float64(last.Size), id)
+	ch <- prometheus.MustNewConstMetric(cpLastID, prometheus.GaugeValue, float64(last.ID), id)
+	ch <- prometheus.MustNewConstMetric(cpLastTime, prometheus.GaugeValue, float64(last.Trigger.Add(last.Duration).UnixMilli())/1000, id)
+}
+
+func levelValue(l cluster.BackPressureLevel) int {
+	switch l {
+	case cluster.BackPressureLow:
+		return 1
+	case cluster.BackPressureHigh:
+		return 2
+	}
+	return 0
 }
 
 // NewRegistry returns a Prometheus registry with the cluster's metrics and
 // the Go runtime and process collectors.
 func NewRegistry(mc *cluster.MiniCluster) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{mc: mc})
+	reg.MustRegister(&collector{mc: mc, events: newEventCounter(mc.JobManager())})
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
