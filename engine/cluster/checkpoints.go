@@ -182,11 +182,17 @@ var errBusy = errors.New("a checkpoint is in progress")
 
 // trigger starts a checkpoint (or a savepoint into target).
 func (c *coordinator) trigger(flags uint32, target string) (<-chan error, error) {
+	done, _, err := c.triggerWithID(flags, target)
+	return done, err
+}
+
+// triggerWithID is trigger, also returning the checkpoint's ID.
+func (c *coordinator) triggerWithID(flags uint32, target string) (<-chan error, int64, error) {
 	jm, j := c.jm, c.j
 	jm.mu.Lock()
 	if st := j.state; st != JobRunning {
 		jm.mu.Unlock()
-		return nil, fmt.Errorf("job is %s", st)
+		return nil, 0, fmt.Errorf("job is %s", st)
 	}
 	var sources []ExecutionID
 	waiting := map[ExecutionID]bool{}
@@ -194,7 +200,7 @@ func (c *coordinator) trigger(flags uint32, target string) (<-chan error, error)
 		switch s {
 		case task.Created:
 			jm.mu.Unlock()
-			return nil, errors.New("not every task is running yet")
+			return nil, 0, errors.New("not every task is running yet")
 		case task.Running:
 			waiting[eid] = true
 			if len(j.graph.Vertices[eid.Vertex].Inputs) == 0 {
@@ -206,13 +212,13 @@ func (c *coordinator) trigger(flags uint32, target string) (<-chan error, error)
 	placed := j.placed
 	jm.mu.Unlock()
 	if len(sources) == 0 {
-		return nil, errors.New("no source is running")
+		return nil, 0, errors.New("no source is running")
 	}
 
 	c.mu.Lock()
 	if c.pending != nil {
 		c.mu.Unlock()
-		return nil, errBusy
+		return nil, 0, errBusy
 	}
 	id := c.nextID
 	c.nextID++
@@ -221,7 +227,7 @@ func (c *coordinator) trigger(flags uint32, target string) (<-chan error, error)
 		c.history = append(c.history, CheckpointStats{ID: id, Savepoint: target != "", Status: "FAILED", Trigger: time.Now(), Error: err.Error()})
 		c.lastEnd = time.Now()
 		c.mu.Unlock()
-		return nil, err
+		return nil, 0, err
 	}
 	p := &pendingCheckpoint{id: id, attempt: attempt, flags: flags, start: time.Now(), dir: dir, target: target, waiting: waiting, done: make(chan error, 1)}
 	c.pending = p
@@ -239,7 +245,7 @@ func (c *coordinator) trigger(flags uint32, target string) (<-chan error, error)
 			c.decline(eid, id, fmt.Errorf("triggering at %s: %w", eid, err))
 		}
 	}
-	return p.done, nil
+	return p.done, id, nil
 }
 
 // acknowledge records a task's snapshot of checkpoint id.
@@ -322,6 +328,26 @@ func (c *coordinator) complete(p *pendingCheckpoint) {
 		}
 	}
 	meta := checkpoint.BuildMetadata(p.id, j.graph.JobName, j.graph.MaxParallelism, par, p.snaps)
+	// Record the module each WebAssembly operator runs after this
+	// checkpoint's barrier, so a restore runs the same versions.
+	c.jm.mu.Lock()
+	mods := map[string]string{}
+	for _, v := range j.graph.Vertices {
+		for _, n := range v.Nodes {
+			if m := j.modules[n.ID]; m != "" {
+				mods[n.Name] = m
+			}
+		}
+	}
+	if p.flags&task.FlagSwap != 0 {
+		for name, m := range j.pendingModules {
+			mods[name] = m
+		}
+	}
+	c.jm.mu.Unlock()
+	for i := range meta.Operators {
+		meta.Operators[i].Module = mods[meta.Operators[i].Name]
+	}
 	path := p.dir.Dir
 	var err error
 	if p.target != "" {
@@ -359,6 +385,9 @@ func (c *coordinator) complete(p *pendingCheckpoint) {
 	c.jm.log.Info("checkpoint completed", "job", j.id, "checkpoint", p.id, "savepoint", p.target != "", "bytes", p.size, "duration", dur.Round(time.Millisecond))
 	c.jm.emit(Event{Type: EventCheckpointCompleted, Job: j.id, Checkpoint: p.id, Message: path})
 	c.notify(p.id, true)
+	if p.target == "" {
+		c.jm.swapCheckpointCompleted(j, p.id)
+	}
 	p.done <- nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/checkpoint"
 	"github.com/freshet/freshet/engine/graph"
 	"github.com/freshet/freshet/engine/internal/task"
@@ -94,6 +95,14 @@ type job struct {
 	tmpRoot      bool
 	monitor      *monitor
 	coord        *coordinator
+
+	// Hot-swap: the module each node runs, constructors replacing a node's
+	// own (by node ID), the modules the next checkpoint records, and the
+	// swap requests.
+	modules        map[int]string
+	overrides      map[int]func() (api.Operator, error)
+	pendingModules map[string]string
+	swaps          swaps
 }
 
 // NewJobManager returns a JobManager with no TaskManagers.
@@ -140,7 +149,15 @@ func (jm *JobManager) SubmitWith(ctx context.Context, jg *graph.JobGraph, opts S
 	if err := uniqueNames(jg); err != nil {
 		return "", err
 	}
-	j := &job{id: newJobID(), graph: jg, opts: opts, state: JobRunning, start: time.Now(), done: make(chan struct{})}
+	j := &job{id: newJobID(), graph: jg, opts: opts, state: JobRunning, start: time.Now(), done: make(chan struct{}),
+		modules: map[int]string{}, overrides: map[int]func() (api.Operator, error){}}
+	for _, v := range jg.Vertices {
+		for _, n := range v.Nodes {
+			if n.Module != "" {
+				j.modules[n.ID] = n.Module
+			}
+		}
+	}
 	if opts.RestoreFrom != "" {
 		c, err := checkpoint.Find(opts.RestoreFrom, jm.log)
 		if err != nil {
@@ -151,6 +168,23 @@ func (jm *JobManager) SubmitWith(ctx context.Context, jg *graph.JobGraph, opts S
 		}
 		j.restore = c
 		jm.log.Info("restoring job", "job", jg.JobName, "from", c.Dir, "checkpoint", c.Meta.ID)
+		// Run the module versions the checkpoint recorded (a hot-swap may
+		// have replaced the ones the job names).
+		for _, v := range jg.Vertices {
+			for _, n := range v.Nodes {
+				op, ok := c.Meta.Operator(n.Name)
+				if !ok || op.Module == "" || op.Module == n.Module || n.Rebuild == nil {
+					continue
+				}
+				ctor, err := n.Rebuild(op.Module)
+				if err != nil {
+					return "", fmt.Errorf("restoring job %q: operator %q ran module %s at checkpoint %d: %w", jg.JobName, n.Name, op.Module, c.Meta.ID, err)
+				}
+				j.overrides[n.ID] = ctor
+				j.modules[n.ID] = op.Module
+				jm.log.Info("running the module the checkpoint recorded", "operator", n.Name, "module", op.Module)
+			}
+		}
 	}
 	cfg := CheckpointConfig{}
 	if opts.Checkpoint != nil {
@@ -250,13 +284,17 @@ func (jm *JobManager) deploy(ctx context.Context, j *job) {
 	j.tasks = map[ExecutionID]task.State{}
 	j.placed = map[ExecutionID]TaskManagerGateway{}
 	var deploys []task.Deployment
+	overrides := make(map[int]func() (api.Operator, error), len(j.overrides))
+	for k, v := range j.overrides {
+		overrides[k] = v
+	}
 	settings := &task.CheckpointSettings{Root: j.cpRoot, AtLeastOnce: j.coord.cfg.AtLeastOnce, Periodic: j.coord.cfg.Interval > 0}
 	for _, v := range j.graph.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
 			id := ExecutionID{Job: j.id, Vertex: v.ID, Subtask: i, Attempt: j.attempt}
 			j.tasks[id] = task.Created
 			j.placed[id] = j.slots[i]
-			deploys = append(deploys, task.Deployment{JobID: j.id, Graph: j.graph, Vertex: v, Subtask: i, Attempt: j.attempt, Checkpoint: settings, Restore: j.restore})
+			deploys = append(deploys, task.Deployment{JobID: j.id, Graph: j.graph, Vertex: v, Subtask: i, Attempt: j.attempt, Checkpoint: settings, Restore: j.restore, Overrides: overrides})
 		}
 	}
 	j.pending = len(deploys)
@@ -330,7 +368,23 @@ func (jm *JobManager) handleFailure(j *job, err error) {
 		jm.mu.Unlock()
 		return
 	}
-	delay, ok := j.restart.Next(time.Now())
+	jm.mu.Unlock()
+	rollback := jm.swapRollback(j, err)
+	jm.mu.Lock()
+	if j.state != JobRunning {
+		jm.mu.Unlock()
+		return
+	}
+	var delay time.Duration
+	ok := true
+	if rollback {
+		// Back to the checkpoint that carried the swap, with the old version.
+		if cp := j.coord.latestCheckpoint(); cp != nil {
+			j.restore = cp
+		}
+	} else {
+		delay, ok = j.restart.Next(time.Now())
+	}
 	if !ok {
 		jm.mu.Unlock()
 		jm.failJob(j, err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/checkpoint"
 	"github.com/freshet/freshet/engine/internal/network"
 	"github.com/freshet/freshet/engine/internal/task"
@@ -46,6 +47,10 @@ type TaskManagerGateway interface {
 	TriggerCheckpoint(ctx context.Context, id ExecutionID, cp int64, flags uint32) error
 	// NotifyCheckpoint tells a task checkpoint cp completed or was aborted.
 	NotifyCheckpoint(ctx context.Context, id ExecutionID, cp int64, complete bool) error
+	// PrepareSwap starts a new version of operator node in a task, to take
+	// over at the next swap barrier; CancelSwap discards it.
+	PrepareSwap(ctx context.Context, id ExecutionID, node int, newOp func() (api.Operator, error)) error
+	CancelSwap(ctx context.Context, id ExecutionID, node int) error
 	TaskStats(ctx context.Context, job string) ([]task.Stats, error)
 	ReleaseJob(ctx context.Context, job string) error
 }
@@ -222,6 +227,25 @@ func (tm *TaskManager) NotifyCheckpoint(ctx context.Context, id ExecutionID, cp 
 		return err
 	}
 	t.NotifyCheckpoint(cp, complete)
+	return nil
+}
+
+// PrepareSwap starts a new version of operator node in a task.
+func (tm *TaskManager) PrepareSwap(ctx context.Context, id ExecutionID, node int, newOp func() (api.Operator, error)) error {
+	t, err := tm.task(id)
+	if err != nil {
+		return err
+	}
+	return t.PrepareSwap(node, newOp)
+}
+
+// CancelSwap discards a prepared swap.
+func (tm *TaskManager) CancelSwap(ctx context.Context, id ExecutionID, node int) error {
+	t, err := tm.task(id)
+	if err != nil {
+		return err
+	}
+	t.CancelSwap(node)
 	return nil
 }
 

@@ -103,6 +103,11 @@ type Node struct {
 	Chaining Chaining
 	// Type is the registry type the node was built from ("" for Go code).
 	Type string
+	// Module is the WebAssembly module the node runs ("" for others).
+	Module string
+	// Rebuild makes a constructor of the same operator running another
+	// module (hot-swap); nil when the node cannot swap its code.
+	Rebuild func(module string) (func() (api.Operator, error), error)
 }
 
 // Edge connects two nodes.

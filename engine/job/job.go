@@ -169,11 +169,11 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 			var out *stream.DataStream
 			switch {
 			case n.Kind == jobspec.SinkKind:
-				out = in.AddSink(n.Name, op.New)
+				out = in.AddSinkOp(n.Name, n.Type, op)
 			case op.Keyed:
-				out = (&stream.KeyedStream{DataStream: in}).Transform(n.Name, op.New)
+				out = (&stream.KeyedStream{DataStream: in}).TransformOp(n.Name, n.Type, op)
 			default:
-				out = in.Transform(n.Name, op.New)
+				out = in.TransformOp(n.Name, n.Type, op)
 			}
 			streams[n.Name] = out.SetParallelism(par)
 		}

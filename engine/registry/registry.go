@@ -33,6 +33,13 @@ type Operator struct {
 	// MaxParallelism, when positive, caps the operator's parallelism
 	// (1 for a sink that writes one file, say).
 	MaxParallelism int
+	// Module names the WebAssembly module the operator runs ("" for
+	// others), as the job gave it (name@version or a path).
+	Module string
+	// Rebuild, for operators that can hot-swap their code, builds the same
+	// operator (same kind, options and configuration) with another module;
+	// it validates and compiles the module before returning.
+	Rebuild func(module string) (Operator, error)
 }
 
 // Registry holds the buildable component types by kind and name.

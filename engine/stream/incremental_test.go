@@ -31,10 +31,15 @@ type workload struct {
 	valueBytes int
 	phases     [][]int
 	probe      bool
+	// probeStride probes every probeStride-th key only (0: every key).
+	probeStride int
+	// hold keeps the source running after the last phase (for a savepoint).
+	hold bool
 	// after[i] is the first checkpoint taken after phase i ended.
 	after []atomic.Int64
-	// opened is when the source opened (unix ns): the end of a recovery.
-	opened atomic.Int64
+	// restored is when the last keyed subtask opened, its state restored
+	// (unix ns).
+	restored atomic.Int64
 }
 
 func newWorkload(keys, valueBytes int, changedShares ...float64) *workload {
@@ -78,24 +83,25 @@ type phaseSource struct {
 	key, val   []byte
 }
 
-func (s *phaseSource) Open(ctx api.Context) error {
-	s.w.opened.Store(time.Now().UnixNano())
-	return nil
-}
+func (s *phaseSource) Open(ctx api.Context) error { return nil }
 
 func (s *phaseSource) Poll(out api.SourceContext) (api.SourceStatus, error) {
 	if s.w.probe {
+		stride := max(1, s.w.probeStride)
 		for i := 0; i < 256 && s.pos < s.w.keys; i++ {
 			s.key = strconv.AppendInt(append(s.key[:0], 'k'), int64(s.pos), 10)
 			out.Collect(s.key, []byte("0"))
-			s.pos++
+			s.pos += stride
 		}
-		if s.pos == s.w.keys {
+		if s.pos >= s.w.keys {
 			return api.EndOfInput, nil
 		}
 		return api.MoreAvailable, nil
 	}
 	if s.phase == len(s.w.phases) {
+		if s.w.hold {
+			return api.NothingAvailable, nil
+		}
 		return api.EndOfInput, nil
 	}
 	ks := s.w.phases[s.phase]
@@ -162,6 +168,14 @@ func (w *workload) build(env *stream.Environment, c *collector) {
 	env.FromSource("updates", func() (api.Source, error) { return &phaseSource{w: w}, nil }).SetParallelism(1).
 		KeyBy(nil).
 		Process("blobs", stream.ProcessFunction{
+			Open: func(api.Context) error {
+				now := time.Now().UnixNano()
+				for {
+					if old := w.restored.Load(); old >= now || w.restored.CompareAndSwap(old, now) {
+						return nil
+					}
+				}
+			},
 			Process: func(ctx api.Context, r *api.Record, out api.Output) error {
 				st, err := ctx.KeyedState().Value(blobDesc)
 				if err != nil {

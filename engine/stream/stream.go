@@ -243,10 +243,49 @@ func (d *DataStream) TransformType(name, typ string, p map[string]any) *DataStre
 		d.env.errorf("operator %q: %w", name, err)
 		op = registry.Operator{New: func() (api.Operator, error) { return nil, err }}
 	}
+	return d.TransformOp(name, typ, op)
+}
+
+// TransformOp adds an operator built by a registry builder, keeping what
+// it says of itself (keyed, maximum parallelism, module and hot-swap).
+func (d *DataStream) TransformOp(name, typ string, op registry.Operator) *DataStream {
 	out := d.Transform(name, op.New)
-	n := out.node()
-	n.Type, n.Keyed, n.MaxParallelism = typ, op.Keyed, op.MaxParallelism
+	describe(out.node(), typ, op)
 	return out
+}
+
+// AddSinkOp adds a sink built by a registry builder.
+func (d *DataStream) AddSinkOp(name, typ string, op registry.Operator) *DataStream {
+	out := d.AddSink(name, op.New)
+	describe(out.node(), typ, op)
+	return out
+}
+
+func describe(n *graph.Node, typ string, op registry.Operator) {
+	n.Type, n.Keyed, n.MaxParallelism, n.Module = typ, op.Keyed, op.MaxParallelism, op.Module
+	if op.MaxParallelism > 0 && n.Parallelism > op.MaxParallelism {
+		n.Parallelism = op.MaxParallelism
+	}
+	if op.Rebuild != nil {
+		rebuild := op.Rebuild
+		n.Rebuild = func(module string) (func() (api.Operator, error), error) {
+			nop, err := rebuild(module)
+			if err != nil {
+				return nil, err
+			}
+			if nop.Keyed != op.Keyed {
+				return nil, fmt.Errorf("module %s runs a %s operator, the running one is %s", module, keyedWord(nop.Keyed), keyedWord(op.Keyed))
+			}
+			return nop.New, nil
+		}
+	}
+}
+
+func keyedWord(k bool) string {
+	if k {
+		return "keyed"
+	}
+	return "non-keyed"
 }
 
 // Map transforms each record with fn, which may change the record's fields.
@@ -284,13 +323,7 @@ func (d *DataStream) AddSinkType(name, typ string, p map[string]any) *DataStream
 		d.env.errorf("sink %q: %w", name, err)
 		op = registry.Operator{New: func() (api.Operator, error) { return nil, err }}
 	}
-	out := d.AddSink(name, op.New)
-	n := out.node()
-	n.Type, n.Keyed, n.MaxParallelism = typ, op.Keyed, op.MaxParallelism
-	if op.MaxParallelism > 0 && n.Parallelism > op.MaxParallelism {
-		n.Parallelism = op.MaxParallelism
-	}
-	return out
+	return d.AddSinkOp(name, typ, op)
 }
 
 // KeyedStream is a stream partitioned by key: operators on it get keyed
@@ -309,6 +342,13 @@ func (k *KeyedStream) Process(name string, fn ProcessFunction) *DataStream {
 // Transform adds a native keyed operator.
 func (k *KeyedStream) Transform(name string, newOp func() (api.Operator, error)) *DataStream {
 	out := k.DataStream.Transform(name, newOp)
+	out.node().Keyed = true
+	return out
+}
+
+// TransformOp adds a keyed operator built by a registry builder.
+func (k *KeyedStream) TransformOp(name, typ string, op registry.Operator) *DataStream {
+	out := k.DataStream.TransformOp(name, typ, op)
 	out.node().Keyed = true
 	return out
 }

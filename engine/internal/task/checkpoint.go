@@ -135,6 +135,11 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 			return err
 		}
 	}
+	if flags&FlagSwap != 0 {
+		if err := t.applySwaps(); err != nil {
+			return err
+		}
+	}
 	syncDur := time.Since(start)
 	for i := range files {
 		files[i].snap.SyncDuration = syncDur

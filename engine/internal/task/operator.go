@@ -31,6 +31,7 @@ type opRuntime struct {
 	backend state.Backend
 	timers  *timerService
 	opened  bool
+	swap    api.Operator // prepared new version (hot-swap), nil when none
 	uploads checkpoint.Uploader // native snapshot files in storage (native.go)
 
 	ticker    api.Ticker
@@ -100,7 +101,11 @@ func (o *opRuntime) open() error {
 		t.source = src
 		t.srcCtx = &sourceContext{o: o, budget: t.env.SourceBatch}
 	default:
-		op, err := o.node.NewOperator()
+		newOp := o.node.NewOperator
+		if ov, ok := t.d.Overrides[o.node.ID]; ok {
+			newOp = ov
+		}
+		op, err := newOp()
 		if err != nil {
 			return fmt.Errorf("%s: creating %s %q: %w", t.d.Name(), o.node.Kind, o.node.Name, err)
 		}
@@ -125,6 +130,10 @@ func (o *opRuntime) open() error {
 }
 
 func (o *opRuntime) close() error {
+	if o.swap != nil {
+		_ = o.swap.Close()
+		o.swap = nil
+	}
 	var err error
 	if o.opened {
 		if o.op != nil {

@@ -62,6 +62,9 @@ type Deployment struct {
 	Checkpoint *CheckpointSettings
 	// Restore is the checkpoint or savepoint to start from (nil: none).
 	Restore *checkpoint.Checkpoint
+	// Overrides replace the constructors of some nodes (by node ID): the
+	// module version a hot-swap or a restored checkpoint says to run.
+	Overrides map[int]func() (api.Operator, error)
 }
 
 // Name is "vertex name (i/p)".
