@@ -2,9 +2,9 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"fmt"
 	"strconv"
 	"strings"
 
