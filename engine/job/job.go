@@ -11,6 +11,7 @@ import (
 
 	"github.com/freshet/freshet/engine/cluster"
 	"github.com/freshet/freshet/engine/connectors"
+	"github.com/freshet/freshet/engine/eventtime"
 	"github.com/freshet/freshet/engine/graph"
 	"github.com/freshet/freshet/engine/jobspec"
 	"github.com/freshet/freshet/engine/operators"
@@ -19,6 +20,7 @@ import (
 	"github.com/freshet/freshet/engine/state"
 	"github.com/freshet/freshet/engine/state/rocksdb"
 	"github.com/freshet/freshet/engine/stream"
+	"github.com/freshet/freshet/engine/windows"
 )
 
 // DefaultRegistry returns a registry with every built-in source, operator
@@ -27,6 +29,8 @@ func DefaultRegistry() *registry.Registry {
 	r := registry.New()
 	connectors.Register(r)
 	operators.Register(r)
+	eventtime.Register(r)
+	windows.Register(r)
 	return r
 }
 
