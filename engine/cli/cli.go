@@ -51,6 +51,14 @@ func commands() []command {
 		{"run", "run a job file on an in-process cluster", runCmd},
 		{"validate", "check a job file without running it", validateCmd},
 		{"version", "print the version", versionCmd},
+		{"cluster", "run a session cluster (JobManager, TaskManagers, REST API) until Ctrl-C", clusterCmd},
+		{"submit", "submit a job file to a running cluster", submitCmd},
+		{"list", "list the jobs of a running cluster", listCmd},
+		{"cancel", "cancel a job at once", cancelCmd},
+		{"stop", "stop a job gracefully, optionally with a savepoint", stopCmd},
+		{"savepoint", "take a savepoint of a running job", savepointCmd},
+		{"swap", "hot-swap the WebAssembly module of a running vertex", swapCmd},
+		{"modules", "list and upload the WebAssembly modules of a cluster", modulesCmd},
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/freshet/freshet/engine/job"
 	"github.com/freshet/freshet/engine/jobspec"
 	"github.com/freshet/freshet/engine/metrics"
+	"github.com/freshet/freshet/engine/rest"
 	"github.com/freshet/freshet/engine/stream"
 )
 
@@ -72,6 +74,7 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 	fs.Var(&sets, "set", "override a job file field, e.g. --set sources.lines.path=in.txt (repeatable)")
 	parallelism := fs.Int("parallelism", 0, "override the job's default parallelism")
 	metricsAddr := fs.String("metrics-addr", metrics.DefaultAddr, "serve Prometheus metrics on this address ('' to disable)")
+	restAddr := fs.String("rest-addr", rest.DefaultAddr, "serve the REST API on this address ('' to disable); jobs submitted to it\nrun next to this one and end with it (see 'freshet cluster' for a lasting cluster)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	quiet := fs.Bool("quiet", false, "print no progress line and no summary")
 	stateDir := fs.String("state-dir", "", "directory for local state (default: a temporary directory)")
@@ -114,16 +117,20 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		printErr(stdio.Err, "freshet run", err)
 		return ExitUsage
 	}
-	if *metricsAddr != "" {
-		srv, err := metrics.Serve(*metricsAddr, metrics.NewRegistry(client.Cluster()), log)
-		if err != nil {
-			_ = client.Cancel(context.Background())
-			_, _ = client.Wait(context.Background())
-			fmt.Fprintf(stdio.Err, "freshet run: %v (use --metrics-addr to pick another address, or '' to disable)\n", err)
-			return ExitUsage
-		}
-		defer srv.Close()
+	ep, err := serve(client.Cluster(), endpointConfig{restAddr: *restAddr, metricsAddr: *metricsAddr, log: log})
+	if errors.Is(err, errRESTAddr) && !flagSet(fs, "rest-addr") {
+		// The default address is taken (another freshet, say): the job
+		// runs without the API rather than not at all.
+		log.Warn("REST API disabled: its default address is in use (--rest-addr picks another)", "addr", *restAddr, "err", err)
+		ep, err = serve(client.Cluster(), endpointConfig{metricsAddr: *metricsAddr, log: log})
 	}
+	if err != nil {
+		_ = client.Cancel(context.Background())
+		_, _ = client.Wait(context.Background())
+		fmt.Fprintf(stdio.Err, "freshet run: %v (pick another address, or '' to disable)\n", err)
+		return ExitUsage
+	}
+	defer ep.close()
 	var interrupted atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
 		interrupted.Store(true)

@@ -615,8 +615,12 @@ func TestModulesWithoutAStore(t *testing.T) {
 	e.fails("GET", "/v1/modules/a@1", "", nil, 501, rest.CodeNotImplemented)
 }
 
+// noSwap is a Cluster that cannot swap modules: it has only the methods of
+// Cluster.
+type noSwap struct{ rest.Cluster }
+
 func TestSwapWithoutSupportAnswers501AfterChecks(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, envOpts{wrap: func(lc *rest.LocalCluster) rest.Cluster { return noSwap{lc} }})
 	e.ok("POST", "/v1/modules?name=upper&version=2", "application/wasm", resttest.Module(abi.KindMap, 1), http.StatusCreated, nil)
 	id := e.submit(endless("s", e.dir, 1))
 	path := "/v1/jobs/" + id + "/vertices/upper/module"
