@@ -372,7 +372,9 @@ sinks:
   - {name: out, type: discard}
 `)
 	done := make(chan result, 1)
-	go func() { done <- run(context.Background(), "run", job, "--metrics-addr", "", "--rest-addr", addr, "--quiet") }()
+	go func() {
+		done <- run(context.Background(), "run", job, "--metrics-addr", "", "--rest-addr", addr, "--quiet")
+	}()
 	url := "http://" + addr
 	var r result
 	for i := 0; ; i++ {
