@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/cluster"
 	"github.com/freshet/freshet/engine/eventtime"
+	"github.com/freshet/freshet/engine/operators/jsonpath"
 	"github.com/freshet/freshet/engine/stream"
 	"github.com/freshet/freshet/engine/windows"
 )
@@ -277,3 +281,94 @@ func (quietSource) Poll(api.SourceContext) (api.SourceStatus, error) {
 	return api.NothingAvailable, nil
 }
 func (quietSource) Close() error { return nil }
+
+// TestWindowsSurviveFailover fails the job once mid-stream: the window
+// operator's contents and timers come back from the last checkpoint, the
+// source replays from its checkpointed position, and every window's result
+// is still exact (windows that fired between the checkpoint and the
+// failure fire again with the same result).
+func TestWindowsSurviveFailover(t *testing.T) {
+	const n, keys = 30000, 5
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism: 2,
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 30 * time.Millisecond, Dir: t.TempDir()},
+		Restart:     &cluster.FixedDelay{Attempts: 3, Delay: 10 * time.Millisecond},
+	})
+	var c collector
+	var failed atomic.Bool
+	var client atomic.Pointer[stream.JobClient]
+	// Fail once, past record 15000 and after a checkpoint completed.
+	checkpointed := func() bool {
+		jc := client.Load()
+		if jc == nil {
+			return false
+		}
+		cps, _ := jc.Checkpoints()
+		for _, cp := range cps {
+			if cp.Status == "COMPLETED" {
+				return true
+			}
+		}
+		return false
+	}
+	env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: n, pace: time.Millisecond}, nil }).
+		AssignTimestampsAndWatermarks("timestamps", eventtime.Strategy{
+			Watermarks: eventtime.BoundedOutOfOrderness(20 * time.Millisecond), Interval: 5 * time.Millisecond}).
+		Map("fail-once", func(r *api.Record) error {
+			if failed.Load() {
+				return nil
+			}
+			if v, _ := strconv.Atoi(string(r.Value)); v >= 15000 && checkpointed() && failed.CompareAndSwap(false, true) {
+				return errInjected
+			}
+			return nil
+		}).
+		KeyBy(byMod(keys)).
+		Window(windows.Sliding(1000*time.Millisecond, 500*time.Millisecond)).
+		AggregateProcess("sum", windows.Numeric(windows.SumAgg), windows.NumberField(jsonpath.Path{}), windowValue).
+		AddSink("collect", c.sink())
+	jc, err := env.ExecuteAsync(context.Background(), "failover-windows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Store(jc)
+	jm := jc.JobManager()
+	if _, err := jc.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !failed.Load() {
+		t.Fatal("the failure was never injected")
+	}
+	restored := false
+	for _, ev := range jm.Events(jc.ID) {
+		if ev.Type == cluster.EventJobStateChanged && strings.Contains(ev.Message, "chk-") {
+			restored = true
+		}
+	}
+	if !restored {
+		t.Fatal("the job did not restart from a checkpoint")
+	}
+	sums := map[string]int64{}
+	a := windows.Sliding(1000*time.Millisecond, 500*time.Millisecond)
+	for i := range n {
+		for _, w := range a.Assign(int64(i), nil) {
+			sums[fmt.Sprintf("%d=[%d,%d)", i%keys, w.Start, w.End)] += int64(i)
+		}
+	}
+	var want []string
+	for k, s := range sums {
+		want = append(want, fmt.Sprintf("%s %d", k, s))
+	}
+	got := dedupe(c.sorted())
+	equal(t, got, sortedCopy(want))
+}
+
+func dedupe(sorted []string) []string {
+	var out []string
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
