@@ -9,7 +9,9 @@ const (
 	// PartitionKeyHash sends a record with a key to partition
 	// murmur2(key) mod n, as Kafka's Java producer does, so records keyed
 	// by Freshet and by Java clients land together; records without a key
-	// go round robin. The default.
+	// stick to one partition per batch, then move on (the Java producer's
+	// default, KIP-480), which makes larger batches than round robin. The
+	// default.
 	PartitionKeyHash = "key-hash"
 	// PartitionRoundRobin spreads records evenly, ignoring keys.
 	PartitionRoundRobin = "round-robin"
@@ -63,7 +65,18 @@ func KeyPartition(key []byte, n int) int {
 	return int(uint32(murmur2(key))&0x7fffffff) % n
 }
 
-// partitioner implements kgo.Partitioner for one sink subtask.
+// newPartitioner returns the kgo.Partitioner of mode for sink subtask
+// subtask. Key hashing is franz-go's sticky key partitioner, whose hash
+// TestKeyPartitionMatchesFranzGo checks against KeyPartition (and so
+// against Kafka's own vectors).
+func newPartitioner(mode string, subtask int) kgo.Partitioner {
+	if mode == PartitionKeyHash {
+		return kgo.StickyKeyPartitioner(nil)
+	}
+	return partitioner{mode: mode, subtask: subtask}
+}
+
+// partitioner implements the round-robin and fixed partitioners.
 type partitioner struct {
 	mode    string
 	subtask int
@@ -81,23 +94,12 @@ type topicPartitioner struct {
 	next    int
 }
 
-// RequiresConsistency keeps keyed and fixed records on their partition even
-// while it is unavailable: they wait (and retry) rather than move.
-func (t *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
-	switch t.mode {
-	case PartitionKeyHash:
-		return len(r.Key) > 0
-	case PartitionFixed:
-		return true
-	}
-	return false
-}
+// RequiresConsistency keeps fixed records on their partition even while it
+// is unavailable: they wait (and retry) rather than move.
+func (t *topicPartitioner) RequiresConsistency(*kgo.Record) bool { return t.mode == PartitionFixed }
 
-func (t *topicPartitioner) Partition(r *kgo.Record, n int) int {
-	switch {
-	case t.mode == PartitionKeyHash && len(r.Key) > 0:
-		return KeyPartition(r.Key, n)
-	case t.mode == PartitionFixed:
+func (t *topicPartitioner) Partition(_ *kgo.Record, n int) int {
+	if t.mode == PartitionFixed {
 		return t.subtask % n
 	}
 	t.next++

@@ -57,13 +57,12 @@ func TestPartitioners(t *testing.T) {
 		consist bool
 	}{
 		{PartitionKeyHash, 0, "abc", repeat(KeyPartition([]byte("abc"), n), 5), true},
-		{PartitionKeyHash, 0, "", []int{1, 2, 3, 0, 1}, false},
 		{PartitionRoundRobin, 0, "abc", []int{1, 2, 3, 0, 1}, false},
 		{PartitionFixed, 6, "abc", []int{2, 2, 2, 2, 2}, true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%q", tt.mode, tt.key), func(t *testing.T) {
-			tp := partitioner{mode: tt.mode, subtask: tt.subtask}.ForTopic("t")
+			tp := newPartitioner(tt.mode, tt.subtask).ForTopic("t")
 			r := &kgo.Record{}
 			if tt.key != "" {
 				r.Key = []byte(tt.key)

@@ -183,7 +183,7 @@ func (s *Sink) Open(ctx api.Context) (err error) {
 	}()
 
 	s.popts = []kgo.Opt{
-		kgo.RecordPartitioner(partitioner{mode: spec.Partitioner, subtask: s.subtask}),
+		kgo.RecordPartitioner(newPartitioner(spec.Partitioner, s.subtask)),
 		kgo.ProducerBatchCompression(compressions[spec.Compression]),
 		kgo.ProducerLinger(spec.Linger),
 		kgo.RetryBackoffFn(backoff(spec.RetryBackoff, 2*time.Second)),

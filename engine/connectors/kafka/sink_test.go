@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/internal/kafkatest"
 	"github.com/freshet/freshet/engine/onerror"
@@ -97,9 +95,32 @@ func mustEqual(t testing.TB, what string, got, want []string) {
 	t.Helper()
 	want = slices.Clone(want)
 	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s: %d records, want %d:\ngot  %q\nwant %q", what, len(got), len(want), got, want)
+	if slices.Equal(got, want) {
+		return
 	}
+	// Summarize: lists of thousands of records help nobody.
+	count := map[string]int{}
+	for _, v := range got {
+		count[v]++
+	}
+	var missing, dups, extra []string
+	for _, v := range want {
+		switch count[v] {
+		case 0:
+			missing = append(missing, v)
+		case 1:
+		default:
+			dups = append(dups, v)
+		}
+		delete(count, v)
+	}
+	for v := range count {
+		extra = append(extra, v)
+	}
+	slices.Sort(extra)
+	head := func(s []string) []string { return s[:min(len(s), 10)] }
+	t.Fatalf("%s: %d records, want %d: %d missing %q..., %d duplicated %q..., %d unexpected %q...",
+		what, len(got), len(want), len(missing), head(missing), len(dups), head(dups), len(extra), head(extra))
 }
 
 func TestSinkNoneAndAtLeastOnce(t *testing.T) {
@@ -496,6 +517,3 @@ func TestSourceBrokerUnavailableMidRun(t *testing.T) {
 	})
 }
 
-// The consumer's view: a kgo client reading what the sink wrote, exactly
-// once, under read_committed.
-var _ = kgo.ReadCommitted

@@ -402,10 +402,9 @@ func BuildSource(p *params.Params, opts ...Option) (func() (api.Source, error), 
 			return nil, errors.New("the dead-letter topic is opened by the kafka source")
 		}))
 	}
+	// With a dead-letter-topic, a dead-letter-path (perhaps the job's,
+	// inherited) is ignored.
 	c.OnError = onerror.FromParams(p, "", polOpts...)
-	if c.DeadLetterTopic != "" && p.Has("dead-letter-path") {
-		p.Errorf("dead-letter-topic", "give either dead-letter-topic or dead-letter-path, not both")
-	}
 	c.defaults()
 	spec := c.compile(p.Errorf)
 	if err := p.Err(); err != nil {
