@@ -213,4 +213,3 @@ func (u upper) Deserialize(dst, raw []byte) ([]byte, error) {
 	}
 	return append(dst, u...), nil
 }
-

@@ -516,4 +516,3 @@ func TestSourceBrokerUnavailableMidRun(t *testing.T) {
 		}
 	})
 }
-
