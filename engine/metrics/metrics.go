@@ -74,6 +74,10 @@ var (
 		"Duration of the job's last completed checkpoint or savepoint.", []string{"job"}, nil)
 	cpLastSize = prometheus.NewDesc("freshet_job_last_checkpoint_size_bytes",
 		"State size of the job's last completed checkpoint or savepoint.", []string{"job"}, nil)
+	cpLastCheckpointed = prometheus.NewDesc("freshet_job_last_checkpoint_checkpointed_size_bytes",
+		"Bytes the job's last completed checkpoint wrote (less than its state size when incremental).", []string{"job"}, nil)
+	cpLastSync = prometheus.NewDesc("freshet_job_last_checkpoint_sync_duration_seconds",
+		"Longest synchronous snapshot pause of a task in the job's last completed checkpoint.", []string{"job"}, nil)
 	cpLastID = prometheus.NewDesc("freshet_job_last_checkpoint_id",
 		"ID of the job's last completed checkpoint or savepoint.", []string{"job"}, nil)
 	cpLastTime = prometheus.NewDesc("freshet_job_last_checkpoint_completed_timestamp_seconds",
@@ -91,7 +95,7 @@ var (
 // descs are every metric the collector reports.
 var descs = []*prometheus.Desc{recordsIn, recordsOut, opCounter, busy, idle, backPressured, watermark, jobUp, memTotal, memUsed, memPeak,
 	jobState, jobUptime, jobsByState, parallelism, backPressureLevel,
-	cpInProgress, cpLastDuration, cpLastSize, cpLastID, cpLastTime,
+	cpInProgress, cpLastDuration, cpLastSize, cpLastCheckpointed, cpLastSync, cpLastID, cpLastTime,
 	tmSlots, jmTaskManagers, jmSlots,
 	eventsTotal, restartsTotal, cpCompleted, cpFailed}
 
@@ -201,6 +205,8 @@ func (c *collector) collectCheckpoints(ch chan<- prometheus.Metric, id string) {
 	}
 	ch <- prometheus.MustNewConstMetric(cpLastDuration, prometheus.GaugeValue, last.Duration.Seconds(), id)
 	ch <- prometheus.MustNewConstMetric(cpLastSize, prometheus.GaugeValue, float64(last.Size), id)
+	ch <- prometheus.MustNewConstMetric(cpLastCheckpointed, prometheus.GaugeValue, float64(last.CheckpointedSize), id)
+	ch <- prometheus.MustNewConstMetric(cpLastSync, prometheus.GaugeValue, last.SyncDuration.Seconds(), id)
 	ch <- prometheus.MustNewConstMetric(cpLastID, prometheus.GaugeValue, float64(last.ID), id)
 	ch <- prometheus.MustNewConstMetric(cpLastTime, prometheus.GaugeValue, float64(last.Trigger.Add(last.Duration).UnixMilli())/1000, id)
 }

@@ -122,8 +122,13 @@ sinks:
 	if ts, _ := value(t, reg, "freshet_job_last_checkpoint_completed_timestamp_seconds", job); time.Since(time.Unix(int64(ts), 0)) > time.Minute {
 		t.Fatalf("last checkpoint time %v", ts)
 	}
-	if _, ok := value(t, reg, "freshet_job_last_checkpoint_duration_seconds", job); !ok {
-		t.Fatal("no last checkpoint duration")
+	for _, name := range []string{"freshet_job_last_checkpoint_duration_seconds", "freshet_job_last_checkpoint_sync_duration_seconds"} {
+		if _, ok := value(t, reg, name, job); !ok {
+			t.Fatalf("no %s", name)
+		}
+	}
+	if n, _ := value(t, reg, "freshet_job_last_checkpoint_checkpointed_size_bytes", job); n <= 0 {
+		t.Fatalf("checkpointed size %v", n)
 	}
 	for _, tc := range []struct {
 		name   string

@@ -161,8 +161,13 @@ type Checkpoint struct {
 	Status      string    `json:"status"`
 	TriggerTime time.Time `json:"trigger-time"`
 	// Duration from trigger to completion (or until now), in ms.
-	Duration     int64  `json:"duration"`
-	StateSize    int64  `json:"state-size"`
+	Duration int64 `json:"duration"`
+	// StateSize is the checkpoint's full state; CheckpointedSize what it
+	// wrote (less, for an incremental checkpoint sharing earlier files).
+	StateSize        int64 `json:"state-size"`
+	CheckpointedSize int64 `json:"checkpointed-size"`
+	// SyncDuration is the longest synchronous snapshot pause of a task, ms.
+	SyncDuration int64  `json:"sync-duration"`
 	Acknowledged int    `json:"acknowledged-subtasks"`
 	Path         string `json:"external-path,omitempty"`
 	Failure      string `json:"failure,omitempty"`

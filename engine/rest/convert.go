@@ -81,7 +81,8 @@ func checkpoint(c cluster.CheckpointStats) Checkpoint {
 		d = time.Since(c.Trigger)
 	}
 	return Checkpoint{ID: c.ID, Savepoint: c.Savepoint, Status: c.Status, TriggerTime: c.Trigger.UTC(), Duration: d.Milliseconds(),
-		StateSize: c.Size, Acknowledged: c.Tasks, Path: c.Path, Failure: c.Error}
+		StateSize: c.Size, CheckpointedSize: c.CheckpointedSize, SyncDuration: c.SyncDuration.Milliseconds(),
+		Acknowledged: c.Tasks, Path: c.Path, Failure: c.Error}
 }
 
 func checkpoints(stats []cluster.CheckpointStats) Checkpoints {

@@ -42,9 +42,9 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, CodeInvalidModule
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest, CodeBadRequest
-	case errors.Is(err, cluster.ErrUnknownJob), errors.Is(err, modules.ErrNotFound), errors.Is(err, ErrNotFound):
+	case errors.Is(err, cluster.ErrUnknownJob), errors.Is(err, cluster.ErrUnknownVertex), errors.Is(err, modules.ErrNotFound), errors.Is(err, ErrNotFound):
 		return http.StatusNotFound, CodeNotFound
-	case errors.Is(err, modules.ErrExists), errors.Is(err, ErrConflict):
+	case errors.Is(err, modules.ErrExists), errors.Is(err, cluster.ErrNotSwappable), errors.Is(err, ErrConflict):
 		return http.StatusConflict, CodeConflict
 	}
 	return http.StatusInternalServerError, CodeInternal

@@ -61,7 +61,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	var documented []string
 	opIDs := map[string]bool{}
 	for path, item := range m(doc["paths"]) {
-		pathParams := params(t, doc, m(item)["parameters"])
+		pathParams := declaredParams(t, doc, m(item)["parameters"])
 		for _, method := range methods {
 			op := m(m(item)[method])
 			if op == nil {
@@ -74,7 +74,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 				t.Errorf("%s: operationId %q is missing or not unique", route, id)
 			}
 			opIDs[id] = true
-			all := append(params(t, doc, op["parameters"]), pathParams...)
+			all := append(declaredParams(t, doc, op["parameters"]), pathParams...)
 			for _, want := range regexp.MustCompile(`\{([^}]+)\}`).FindAllStringSubmatch(path, -1) {
 				if !slices.Contains(all, "path:"+want[1]) {
 					t.Errorf("%s: path parameter %s is not declared", route, want[1])
@@ -117,8 +117,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	}
 }
 
-// params lists the parameters of a parameters list as "in:name".
-func params(t *testing.T, doc map[string]any, list any) []string {
+// declaredParams lists the parameters of a parameters list as "in:name".
+func declaredParams(t *testing.T, doc map[string]any, list any) []string {
 	var out []string
 	items, _ := list.([]any)
 	for _, p := range items {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/engine/cluster"
+	"github.com/freshet/freshet/engine/registry"
 	"github.com/freshet/freshet/engine/rest"
 	"github.com/freshet/freshet/engine/rest/resttest"
 	"github.com/freshet/freshet/host"
@@ -40,6 +41,7 @@ type envOpts struct {
 	maxJobBytes int64
 	maxModBytes int64
 	wrap        func(*rest.LocalCluster) rest.Cluster
+	registry    *registry.Registry
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -51,7 +53,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mc.Close() })
-	var c rest.Cluster = rest.NewLocalCluster(mc, rest.LocalConfig{Logger: log})
+	var c rest.Cluster = rest.NewLocalCluster(mc, rest.LocalConfig{Logger: log, Registry: o.registry})
 	if o.wrap != nil {
 		c = o.wrap(c.(*rest.LocalCluster))
 	}
