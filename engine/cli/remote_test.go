@@ -16,8 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/cli"
 	"github.com/freshet/freshet/engine/cluster"
+	"github.com/freshet/freshet/engine/job"
+	"github.com/freshet/freshet/engine/params"
+	"github.com/freshet/freshet/engine/registry"
 	"github.com/freshet/freshet/engine/rest"
 	"github.com/freshet/freshet/engine/rest/resttest"
 	"github.com/freshet/freshet/host"
@@ -38,12 +42,12 @@ func run(ctx context.Context, args ...string) result {
 
 // jobManager starts a REST API over a real MiniCluster and module store
 // and returns its URL.
-func jobManager(t *testing.T) string { return jobManagerOf(t, nil) }
+func jobManager(t *testing.T) string { return jobManagerOf(t, nil, nil) }
 
 // noSwap is a Cluster that cannot swap modules.
 type noSwap struct{ rest.Cluster }
 
-func jobManagerOf(t *testing.T, wrap func(rest.Cluster) rest.Cluster) string {
+func jobManagerOf(t *testing.T, wrap func(rest.Cluster) rest.Cluster, reg *registry.Registry) string {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -61,7 +65,7 @@ func jobManagerOf(t *testing.T, wrap func(rest.Cluster) rest.Cluster) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c rest.Cluster = rest.NewLocalCluster(mc, rest.LocalConfig{Logger: log})
+	var c rest.Cluster = rest.NewLocalCluster(mc, rest.LocalConfig{Logger: log, Registry: reg})
 	if wrap != nil {
 		c = wrap(c)
 	}
@@ -239,7 +243,7 @@ func TestModuleCommands(t *testing.T) {
 
 func TestSwapCommandOnAClusterThatCannotSwap(t *testing.T) {
 	ctx := context.Background()
-	jm := jobManagerOf(t, func(c rest.Cluster) rest.Cluster { return noSwap{c} })
+	jm := jobManagerOf(t, func(c rest.Cluster) rest.Cluster { return noSwap{c} }, nil)
 	dir := t.TempDir()
 	wasm := write(t, filepath.Join(dir, "m.wasm"), string(resttest.Module(abi.KindMap, 1)))
 	if r := run(ctx, "modules", "upload", wasm, "--version", "1", "--jobmanager", jm); r.code != 0 {
@@ -253,6 +257,76 @@ func TestSwapCommandOnAClusterThatCannotSwap(t *testing.T) {
 	}
 	if r := run(ctx, "swap", id, "nope", "m@1", "--jobmanager", jm); r.code != 2 || !strings.Contains(r.errout, `no vertex or operator "nope"`) {
 		t.Fatalf("swap of an unknown vertex: %+v", r)
+	}
+}
+
+// tagged is an operator type that swaps like a WebAssembly operator: it
+// prefixes records with its module's name. Module "tag@broken" does not
+// start.
+func tagged(module string) registry.Operator {
+	return registry.Operator{
+		Module: module,
+		New: func() (api.Operator, error) {
+			if module == "tag@broken" {
+				return nil, fmt.Errorf("module %s does not start", module)
+			}
+			return &tagOp{tag: module}, nil
+		},
+		Rebuild: func(m string) (registry.Operator, error) { return tagged(m), nil },
+	}
+}
+
+type tagOp struct {
+	api.BaseOperator
+	tag string
+	buf []byte
+}
+
+func (o *tagOp) ProcessBatch(in *api.Batch, out api.Output) error {
+	for i := range in.Records {
+		o.buf = append(append(append(o.buf[:0], o.tag...), ':'), in.Records[i].Value...)
+		out.Emit(&api.Record{Value: o.buf})
+	}
+	return nil
+}
+
+func TestSwapCommand(t *testing.T) {
+	ctx := context.Background()
+	reg := job.DefaultRegistry()
+	reg.AddOperator("tagged", "prefixes records with its module's name", func(p *params.Params) (registry.Operator, error) {
+		return tagged(p.String("module", "tag@1")), p.Err()
+	})
+	jm := jobManagerOf(t, nil, reg)
+	dir := t.TempDir()
+	wasm := write(t, filepath.Join(dir, "tag.wasm"), string(resttest.Module(abi.KindMap, 1)))
+	for _, v := range []string{"2", "broken"} {
+		if r := run(ctx, "modules", "upload", wasm, "--version", v, "--jobmanager", jm); r.code != 0 {
+			t.Fatalf("upload: %+v", r)
+		}
+	}
+	r := run(ctx, "submit", write(t, filepath.Join(dir, "j.yaml"), fmt.Sprintf(`apiVersion: freshet/v1
+name: tagging
+config:
+  checkpointing: {interval: 50ms, dir: %s}
+sources:
+  - {name: gen, type: datagen, rows-per-second: 1000}
+operators:
+  - {name: tagger, type: tagged, module: tag@1}
+sinks:
+  - {name: out, type: discard}
+`, filepath.Join(dir, "cp"))), "--jobmanager", jm)
+	id := jobID.FindStringSubmatch(r.out)[1]
+	if r := run(ctx, "swap", id, "tagger", "tag@2", "--jobmanager", jm); r.code != 0 || r.out != "Vertex tagger of job "+id+" runs tag@2\n" {
+		t.Fatalf("swap: %+v", r)
+	}
+	if r := run(ctx, "swap", id, "tagger", "tag@broken", "--jobmanager", jm); r.code != 1 || !strings.Contains(r.errout, "does not start") {
+		t.Fatalf("swap to a module that does not start: %+v", r)
+	}
+	if r := run(ctx, "swap", id, "gen", "tag@2", "--jobmanager", jm); r.code != 2 || !strings.Contains(r.errout, "cannot be hot-swapped") {
+		t.Fatalf("swap of a source: %+v", r)
+	}
+	if r := run(ctx, "swap", id, "tagger", "tag@3", "--jobmanager", jm); r.code != 2 || !strings.Contains(r.errout, "tag@3") {
+		t.Fatalf("swap to a module not in the store: %+v", r)
 	}
 }
 
