@@ -115,6 +115,23 @@ func (u *Uploader) record(name string, k knownFile) {
 	u.known[name] = k
 }
 
+// forgetAllBut drops what the uploader knows about files that are not in
+// snap: a backend never gets a file back once it left its live set, so
+// only the current snapshot's files can be reused later.
+func (u *Uploader) forgetAllBut(snap *state.NativeSnapshot) {
+	live := make(map[string]bool, len(snap.Files))
+	for _, f := range snap.Files {
+		live[f.Shared] = true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for name := range u.known {
+		if !live[name] {
+			delete(u.known, name)
+		}
+	}
+}
+
 // Upload stores snap in the checkpoint directory dir (chk-<id> under the
 // checkpoint root): each shared file goes to the root's shared/ directory
 // unless a file of that name and of the remembered size is there already,
@@ -183,6 +200,7 @@ func (u *Uploader) Upload(ctx context.Context, dir, operator string, subtask, at
 		fm.Size, fm.Hash = k.size, strconv.FormatUint(k.sum, 16)
 		meta.Files = append(meta.Files, fm)
 	}
+	u.forgetAllBut(snap)
 	if wroteShared {
 		syncDir(shared)
 	}

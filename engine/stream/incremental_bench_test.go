@@ -23,21 +23,26 @@ import (
 // BenchmarkRocksDBCheckpoint runs a job that writes FRESHET_BENCH_BYTES of
 // RocksDB keyed state (default 16 MiB; 1 KB values, one subtask), with a
 // checkpoint every FRESHET_BENCH_INTERVAL (default 2s), then rewrites 1% of
-// the keys. It reports, in the same run:
+// the keys twice: at once, and again once compactions have settled (a
+// checkpoint wrote almost nothing). It reports, in the same run:
 //
 //   - sync-ms: the synchronous pause of the first checkpoint after all keys
 //     were written (measured in the task: snapshot start to barrier sent),
 //     sync-max-ms the longest of every native checkpoint of the run, and
 //     canonical-sync-ms the pause of a savepoint of the same state (the
 //     canonical full snapshot every checkpoint was before);
-//   - incr-%: bytes the checkpoint after the 1% change wrote, as a share
-//     of the state's size (state-MiB);
+//   - incr-%: bytes the checkpoint after the settled 1% change wrote, as a
+//     share of the state's size (state-MiB), and incr-after-load-% the same
+//     for the change right after the load, while compactions still run;
 //   - recovery-s: submit to the keyed operator opened, restoring from the
 //     last checkpoint (verification included), and canonical-recovery-s
 //     the same from the savepoint;
 //   - rss-MiB: peak resident memory while the job ran, non-go-MiB the part
 //     outside the Go runtime (RocksDB), budget-MiB the configured block
 //     cache plus write buffers.
+//
+// FRESHET_BENCH_WRITE_BUFFER sets rocksdb.Config.WriteBufferSize (default
+// 64 MiB), which bounds what the synchronous part flushes.
 //
 //	FRESHET_BENCH_BYTES=1073741824 go test -run '^$' -bench RocksDBCheckpoint -benchtime 1x -timeout 30m ./engine/stream/
 func BenchmarkRocksDBCheckpoint(b *testing.B) {
@@ -53,7 +58,7 @@ func BenchmarkRocksDBCheckpoint(b *testing.B) {
 	const valueBytes = 1000
 	keys := int(size / (valueBytes + 24)) // value, expiry, key and address
 	for i := 0; i < b.N; i++ {
-		runCheckpointBench(b, keys, valueBytes, interval)
+		runCheckpointBench(b, keys, valueBytes, interval, envInt(b, "FRESHET_BENCH_WRITE_BUFFER", rocksdb.Defaults().WriteBufferSize))
 	}
 }
 
@@ -69,9 +74,10 @@ func envInt(b *testing.B, name string, def int64) int64 {
 	return n
 }
 
-func runCheckpointBench(b *testing.B, keys, valueBytes int, interval time.Duration) {
+func runCheckpointBench(b *testing.B, keys, valueBytes int, interval time.Duration, writeBuffer int64) {
 	ctx := context.Background()
 	cfg := rocksdb.Defaults()
+	cfg.WriteBufferSize = writeBuffer
 	res, err := rocksdb.NewSharedResources(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -82,8 +88,10 @@ func runCheckpointBench(b *testing.B, keys, valueBytes int, interval time.Durati
 	cps := filepath.Join(dir, "checkpoints")
 
 	// Write everything, then 1% of the keys; hold until the savepoint.
-	w := newWorkload(keys, valueBytes, 0.01)
+	w := newWorkload(keys, valueBytes, 0.01, 0.01)
 	w.hold = true
+	w.gate = make([]chan struct{}, len(w.phases))
+	w.gate[2] = make(chan struct{})
 	env := stream.NewEnvironment(stream.Config{
 		Parallelism: 1,
 		State:       rocks,
@@ -98,23 +106,38 @@ func runCheckpointBench(b *testing.B, keys, valueBytes int, interval time.Durati
 	if err != nil {
 		b.Fatal(err)
 	}
-	last := len(w.phases) - 1
-	for deadline := time.Now().Add(time.Hour); ; {
-		if id := w.after[last].Load(); id != 0 {
+	// waitFor polls the checkpoint statistics until done says so.
+	waitFor := func(what string, done func([]cluster.CheckpointStats) bool) {
+		for deadline := time.Now().Add(time.Hour); ; {
 			cps, _ := jc.Checkpoints()
-			if i := slices.IndexFunc(cps, func(c cluster.CheckpointStats) bool { return c.ID == id && c.Status != "IN_PROGRESS" }); i >= 0 {
-				break
+			if done(cps) {
+				return
 			}
+			if st, _ := jc.Status(); st.State != cluster.JobRunning || time.Now().After(deadline) {
+				b.Fatalf("job %s while waiting for %s", st.State, what)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if st, _ := jc.Status(); st.State != cluster.JobRunning || time.Now().After(deadline) {
-			b.Fatalf("job %s before its last phase was checkpointed", st.State)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	completed := func(phase int) func([]cluster.CheckpointStats) bool {
+		return func(cps []cluster.CheckpointStats) bool {
+			id := w.after[phase].Load()
+			return id != 0 && slices.ContainsFunc(cps, func(c cluster.CheckpointStats) bool { return c.ID == id && c.Status != "IN_PROGRESS" })
+		}
+	}
+	waitFor("the change after the load", completed(1))
+	waitFor("compactions to settle", func(cps []cluster.CheckpointStats) bool {
+		return slices.ContainsFunc(cps, func(c cluster.CheckpointStats) bool {
+			return c.ID > w.after[1].Load() && c.Status == "COMPLETED" && c.CheckpointedSize*1000 < c.Size*3
+		})
+	})
+	close(w.gate[2])
+	last := len(w.phases) - 1
+	waitFor("the settled change", completed(last))
 	filled := time.Since(start)
 	rss, nonGo := mem.stop()
 	stats, _ := jc.Checkpoints()
-	full, inc := statsOf(b, stats, w.after[0].Load()), statsOf(b, stats, w.after[last].Load())
+	full, loadInc, inc := statsOf(b, stats, w.after[0].Load()), statsOf(b, stats, w.after[1].Load()), statsOf(b, stats, w.after[last].Load())
 	var syncs []time.Duration
 	for _, c := range stats {
 		if c.Status == "COMPLETED" && !c.Savepoint {
@@ -172,16 +195,17 @@ func runCheckpointBench(b *testing.B, keys, valueBytes int, interval time.Durati
 	b.ReportMetric(ms(syncs[len(syncs)-1]), "sync-max-ms")
 	b.ReportMetric(ms(canonical.SyncDuration), "canonical-sync-ms")
 	b.ReportMetric(100*float64(inc.CheckpointedSize)/float64(inc.Size), "incr-%")
+	b.ReportMetric(100*float64(loadInc.CheckpointedSize)/float64(loadInc.Size), "incr-after-load-%")
 	b.ReportMetric(recNative.Seconds(), "recovery-s")
 	b.ReportMetric(recCanonical.Seconds(), "canonical-recovery-s")
 	b.ReportMetric(mib(rss), "rss-MiB")
 	b.ReportMetric(mib(nonGo), "non-go-MiB")
 	b.ReportMetric(mib(cfg.BlockCacheSize+cfg.WriteBufferSize), "budget-MiB")
 	b.Logf("%d keys written in %s; %d native checkpoints, sync median %s max %s; checkpoint %d after the fill: %.1f MiB state, wrote %.1f MiB, sync %s, took %s; "+
-		"after 1%%: wrote %.2f MiB of %.1f MiB, sync %s; savepoint (canonical): %.1f MiB, sync %s, took %s; recovery %s (canonical %s)",
+		"1%% right after: wrote %.2f MiB of %.1f MiB; 1%% settled: wrote %.2f MiB of %.1f MiB, sync %s; savepoint (canonical): %.1f MiB, sync %s, took %s; recovery %s (canonical %s)",
 		keys, filled.Round(time.Millisecond), len(syncs), syncs[len(syncs)/2], syncs[len(syncs)-1],
 		full.ID, mib(full.Size), mib(full.CheckpointedSize), full.SyncDuration, full.Duration,
-		mib(inc.CheckpointedSize), mib(inc.Size), inc.SyncDuration,
+		mib(loadInc.CheckpointedSize), mib(loadInc.Size), mib(inc.CheckpointedSize), mib(inc.Size), inc.SyncDuration,
 		mib(canonical.Size), canonical.SyncDuration, spTook.Round(time.Millisecond), recNative.Round(time.Millisecond), recCanonical.Round(time.Millisecond))
 }
 

@@ -35,6 +35,8 @@ type workload struct {
 	probeStride int
 	// hold keeps the source running after the last phase (for a savepoint).
 	hold bool
+	// gate[i], if not nil, holds phase i back until it is closed.
+	gate []chan struct{}
 	// after[i] is the first checkpoint taken after phase i ended.
 	after []atomic.Int64
 	// restored is when the last keyed subtask opened, its state restored
@@ -105,6 +107,13 @@ func (s *phaseSource) Poll(out api.SourceContext) (api.SourceStatus, error) {
 		return api.EndOfInput, nil
 	}
 	ks := s.w.phases[s.phase]
+	if s.pos == 0 && s.phase < len(s.w.gate) && s.w.gate[s.phase] != nil {
+		select {
+		case <-s.w.gate[s.phase]:
+		default:
+			return api.NothingAvailable, nil
+		}
+	}
 	if s.pos == len(ks) {
 		return api.NothingAvailable, nil // until the phase's checkpoint completes
 	}
@@ -126,7 +135,7 @@ func (s *phaseSource) SnapshotState(id int64) ([][]byte, error) {
 	return nil, nil
 }
 
-func (s *phaseSource) RestoreState([][]byte) error           { return nil }
+func (s *phaseSource) RestoreState([][]byte) error         { return nil }
 func (s *phaseSource) StateDistribution() api.Distribution { return api.UnionDistribution }
 
 func (s *phaseSource) NotifyCheckpointComplete(id int64) error {

@@ -137,6 +137,7 @@ func (t *Task) performCheckpoint(id int64, flags uint32) error {
 	}
 	if flags&FlagSwap != 0 {
 		if err := t.applySwaps(); err != nil {
+			dropNative()
 			return err
 		}
 	}
