@@ -194,7 +194,7 @@ func (s *Server) submitJob(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if !slices.Contains(jobFileTypes, mt) {
-		return 0, nil, fmt.Errorf("%w: a job file is sent as application/yaml (or JSON), not %s", errUnsupportedMedia, mt)
+		return 0, nil, fmt.Errorf("%w: a job file is sent as application/yaml (or JSON), not %s%s", errUnsupportedMedia, mt, curlHint(mt, "application/yaml"))
 	}
 	opts := SubmitOptions{RestoreFrom: q.Get("from-savepoint")}
 	if opts.AllowNonRestoredState, err = boolParam(q, "allow-non-restored-state"); err != nil {
@@ -474,7 +474,7 @@ func (s *Server) uploadModule(r *http.Request) (int, any, error) {
 		r.Body = http.MaxBytesReader(nil, r.Body, s.cfg.MaxModuleBytes+64<<10)
 		wasm, name, version, err = s.readModuleForm(r, name, version)
 	default:
-		err = fmt.Errorf("%w: send the module as application/wasm (or multipart/form-data), not %s", errUnsupportedMedia, mt)
+		err = fmt.Errorf("%w: send the module as application/wasm (or multipart/form-data), not %s%s", errUnsupportedMedia, mt, curlHint(mt, "application/wasm"))
 	}
 	if err != nil {
 		return 0, nil, err
@@ -556,4 +556,13 @@ func (s *Server) readModuleForm(r *http.Request, name, version string) ([]byte, 
 		}
 	}
 	return wasm, name, version, nil
+}
+
+// curlHint helps the users of curl, whose --data sends form encoding unless
+// told otherwise.
+func curlHint(mt, want string) string {
+	if mt != "application/x-www-form-urlencoded" {
+		return ""
+	}
+	return fmt.Sprintf(" (with curl, add -H 'Content-Type: %s')", want)
 }

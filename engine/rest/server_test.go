@@ -289,6 +289,7 @@ func TestSubmitRefusesBadInput(t *testing.T) {
 		{"bad parameter", "/v1/jobs", "", strings.Replace(good, "rows-per-second: 2000", "rows-per-second: fast", 1), 400, rest.CodeInvalidJob, []string{"job.yaml:", "rows-per-second"}},
 		{"empty body", "/v1/jobs", "application/yaml", "  \n", 400, rest.CodeBadRequest, []string{"no job file"}},
 		{"wrong content type", "/v1/jobs", "application/wasm", good, 415, rest.CodeUnsupportedMediaType, []string{"application/yaml"}},
+		{"curl's default", "/v1/jobs", "application/x-www-form-urlencoded", good, 415, rest.CodeUnsupportedMediaType, []string{"-H 'Content-Type: application/yaml'"}},
 		{"malformed content type", "/v1/jobs", "a/b; =", good, 400, rest.CodeBadRequest, []string{"Content-Type"}},
 		{"too large", "/v1/jobs", "application/yaml", good + "#" + strings.Repeat("x", 5000) + "\n", 413, rest.CodeTooLarge, []string{"4096"}},
 		{"unknown query parameter", "/v1/jobs?fromSavepoint=x", "application/yaml", good, 400, rest.CodeBadRequest, []string{`"fromSavepoint"`, "from-savepoint"}},
