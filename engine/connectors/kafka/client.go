@@ -166,8 +166,30 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // topicPartitions lists the partitions of topics, failing with
-// ErrTopicNotFound for a topic the cluster does not have.
-func topicPartitions(ctx context.Context, adm *kadm.Client, topics []string) (map[string][]int32, error) {
+// ErrTopicNotFound for a topic the cluster does not have. A topic created a
+// moment ago may not be in every broker's metadata yet, so a missing topic
+// is asked for again for up to wait (at most 10s) before it counts as
+// missing.
+func topicPartitions(ctx context.Context, adm *kadm.Client, topics []string, wait time.Duration) (map[string][]int32, error) {
+	deadline := time.Now().Add(min(wait, 10*time.Second))
+	pause := 50 * time.Millisecond
+	for {
+		out, err := listTopicPartitions(ctx, adm, topics)
+		if err == nil || !errors.Is(err, ErrTopicNotFound) || time.Now().Add(pause).After(deadline) {
+			return out, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		pause = min(2*pause, 500*time.Millisecond)
+	}
+}
+
+func listTopicPartitions(ctx context.Context, adm *kadm.Client, topics []string) (map[string][]int32, error) {
 	md, err := adm.Metadata(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of topics %v: %w", topics, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freshet/freshet/engine/api"
@@ -199,7 +200,7 @@ func (s *Sink) Open(ctx api.Context) (err error) {
 	}
 	octx, ocancel := context.WithTimeout(s.kctx, spec.ConnectTimeout)
 	defer ocancel()
-	if _, err := topicPartitions(octx, kadmClient(s.meta), []string{spec.Topic}); err != nil {
+	if _, err := topicPartitions(octx, kadmClient(s.meta), []string{spec.Topic}, spec.ConnectTimeout); err != nil {
 		return fmt.Errorf("%s: on %s: %w", what, spec.servers(), err)
 	}
 	if err := s.recover(octx); err != nil {
@@ -261,6 +262,9 @@ func (s *Sink) recover(ctx context.Context) error {
 	}
 	for _, id := range ids {
 		if err := fence(ctx, s.meta, id, s.spec.TransactionTimeout); err != nil {
+			if errors.Is(err, kerr.InvalidTransactionTimeout) {
+				err = fmt.Errorf("transaction-timeout %s is more than the broker allows (its transaction.max.timeout.ms): %w", s.spec.TransactionTimeout, err)
+			}
 			return fmt.Errorf("fencing transactional id %s: %w", id, err)
 		}
 	}

@@ -406,7 +406,9 @@ func TestSinkRecordShape(t *testing.T) {
 
 func TestSinkMissingTopic(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	newSink, err := NewSink(sinkConfig(bootstrap, "no-such-topic", DeliveryAtLeastOnce))
+	cfg := sinkConfig(bootstrap, "no-such-topic", DeliveryAtLeastOnce)
+	cfg.ConnectTimeout = 500 * time.Millisecond // how long a missing topic is waited for
+	newSink, err := NewSink(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,4 +517,36 @@ func TestSourceBrokerUnavailableMidRun(t *testing.T) {
 			t.Fatalf("read %q", got)
 		}
 	})
+}
+
+// A transaction timeout above the broker's maximum fails Open with a
+// message that says so.
+func TestSinkTransactionTimeoutTooLong(t *testing.T) {
+	bootstrap := kafkatest.Fake(t)
+	topic := kafkatest.Topic(t, bootstrap, 1)
+	cfg := sinkConfig(bootstrap, topic, DeliveryExactlyOnce)
+	cfg.TransactionTimeout = 20 * time.Hour
+	newSink, err := NewSink(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, _ := newSink()
+	err = op.Open(opCtx(t, "out", 0, 1))
+	if err == nil || !strings.Contains(err.Error(), "transaction.max.timeout.ms") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSourceMissingTopic(t *testing.T) {
+	bootstrap := kafkatest.Fake(t)
+	newSrc, err := NewSource(SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap), ConnectTimeout: 500 * time.Millisecond},
+		Topics: []string{"no-such-topic"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := newSrc()
+	err = src.Open(opCtx(t, "in", 0, 1))
+	if !errors.Is(err, ErrTopicNotFound) || !strings.Contains(err.Error(), "no-such-topic") {
+		t.Fatalf("err = %v", err)
+	}
 }

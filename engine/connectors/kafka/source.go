@@ -258,7 +258,7 @@ func (s *Source) listPartitions(ctx context.Context) ([]TopicPartition, error) {
 			return nil, nil
 		}
 	}
-	byTopic, err := topicPartitions(ctx, s.adm, topics)
+	byTopic, err := topicPartitions(ctx, s.adm, topics, s.spec.ConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("on %s: %w", s.spec.servers(), err)
 	}

@@ -27,6 +27,8 @@ import (
 //     KafkaSink resumes a transaction (it sets the id and epoch into the
 //     Java producer by reflection, then commits). It is idempotent: the
 //     coordinator acknowledges a repeated commit of a completed transaction.
+//     InitProducerID with the recorded id and epoch (KIP-360) would not do:
+//     the coordinator aborts the open transaction before bumping the epoch.
 //   - fence sends InitProducerID for the transactional id, without a
 //     producer id: the coordinator aborts the open transaction, if any, and
 //     bumps the epoch, which also fences a zombie producer still using it.
