@@ -156,6 +156,10 @@ func (jm *JobManager) SwapStatus(id, requestID string) (status, failure string, 
 
 func (jm *JobManager) finishSwap(j *job, s *swap, err error) {
 	j.swaps.mu.Lock()
+	if s.status == SwapFailed && s.failure != "" {
+		j.swaps.mu.Unlock()
+		return // already failed and reported (rolled back)
+	}
 	if err != nil {
 		s.status, s.failure = SwapFailed, err.Error()
 		s.probation = false
@@ -208,7 +212,9 @@ func (jm *JobManager) runSwap(j *job, s *swap) {
 			continue
 		}
 		if err == nil {
+			j.swaps.mu.Lock()
 			s.checkpoint = cp
+			j.swaps.mu.Unlock()
 			err = <-done
 		}
 		if err == nil {
@@ -271,6 +277,18 @@ func (jm *JobManager) swapCheckpointCompleted(j *job, id int64) {
 func (jm *JobManager) swapRollback(j *job, cause error) bool {
 	j.swaps.mu.Lock()
 	s := j.swaps.running
+	if s != nil && !s.probation && s.checkpoint != 0 && s.status == SwapInProgress {
+		// The new version took over at the barrier of checkpoint
+		// s.checkpoint and failed before that checkpoint completed: the
+		// job goes back to the previous checkpoint, with the old version
+		// (its constructor was never replaced).
+		s.status = SwapFailed
+		s.failure = fmt.Sprintf("the new version failed after the barrier of checkpoint %d, before it completed; rolled back to %s at the previous checkpoint: %v", s.checkpoint, s.from, cause)
+		j.swaps.running = nil
+		j.swaps.mu.Unlock()
+		jm.emit(Event{Type: EventModuleSwapFailed, Job: j.id, Task: s.node.Name, Checkpoint: s.checkpoint, Message: s.failure})
+		return true
+	}
 	if s == nil || !s.probation {
 		j.swaps.mu.Unlock()
 		return false

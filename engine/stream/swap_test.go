@@ -148,7 +148,7 @@ func TestHotSwapAtCheckpointBoundary(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		st, failure, _ = jm.SwapStatus(jc.ID, req)
 	}
-	if st != cluster.SwapFailed || !strings.Contains(failure, "rolled back to v2") {
+	if st != cluster.SwapFailed || !strings.Contains(failure, "rolled back to v2") || !strings.Contains(failure, "traps") {
 		t.Fatalf("bad-run swap: %s %q", st, failure)
 	}
 	time.Sleep(300 * time.Millisecond)
