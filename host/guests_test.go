@@ -83,7 +83,7 @@ var shared struct {
 func runtime(t testing.TB) *host.Runtime {
 	t.Helper()
 	shared.once.Do(func() {
-		shared.rt, shared.err = host.NewRuntime(context.Background(), host.Config{Uninterruptible: os.Getenv("FRESHET_NOTERM") != "",
+		shared.rt, shared.err = host.NewRuntime(context.Background(), host.Config{
 			CompilationCacheDir: filepath.Join(os.TempDir(), "freshet-host-test-compilation-cache"),
 			BatchTimeout:        2e9,
 		})
