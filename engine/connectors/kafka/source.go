@@ -847,7 +847,10 @@ func (s *Source) watermark(out api.SourceContext, now time.Time) {
 // checkpoint moves past its record.
 func (s *Source) SnapshotState(id int64) ([][]byte, error) {
 	if s.dlq != nil {
-		if err := s.dlq.flush(s.ctx.Context()); err != nil {
+		ctx, cancel := context.WithTimeout(s.ctx.Context(), 30*time.Second)
+		err := s.dlq.flush(ctx)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("kafka source %q: checkpoint %d: %w", s.name, id, err)
 		}
 	}
