@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/freshet/freshet/engine/job"
 	"github.com/freshet/freshet/engine/jobspec"
 	"github.com/freshet/freshet/engine/metrics"
+	"github.com/freshet/freshet/engine/registry"
 	"github.com/freshet/freshet/engine/rest"
 	"github.com/freshet/freshet/engine/stream"
 )
@@ -23,6 +25,7 @@ func validateCmd(ctx context.Context, stdio IO, args []string) int {
 	var sets multiFlag
 	fs.Var(&sets, "set", "override a job file field, e.g. --set parallelism=4 (repeatable)")
 	parallelism := fs.Int("parallelism", 0, "override the job's default parallelism")
+	moduleDir := fs.String("module-dir", "", "module store resolving name@version references of wasm operators (paths work without it)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -32,7 +35,12 @@ func validateCmd(ctx context.Context, stdio IO, args []string) int {
 	}
 	spec, err := loadSpec(fs.Arg(0), sets, *parallelism)
 	if err == nil {
-		_, err = job.Build(spec, stream.Config{})
+		var reg *registry.Registry
+		var done func()
+		if reg, done, err = jobRegistry(slog.New(slog.NewTextHandler(io.Discard, nil)), *moduleDir); err == nil {
+			defer done()
+			_, err = job.Build(spec, stream.Config{Registry: reg})
+		}
 	}
 	if err != nil {
 		printErr(stdio.Err, "freshet validate", err)
@@ -82,6 +90,7 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 	fromSavepoint := fs.String("from-savepoint", "", "restore from a savepoint directory")
 	allowNonRestored := fs.Bool("allow-non-restored-state", false, "accept a checkpoint holding state of operators the job no longer has")
 	checkpointDir := fs.String("checkpoint-dir", "", "override config.checkpointing.dir")
+	moduleDir := fs.String("module-dir", "", "module store resolving name@version references of wasm operators (paths work without it)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -103,7 +112,13 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		fmt.Fprintln(stdio.Err, "freshet run: give --from-checkpoint or --from-savepoint, not both")
 		return ExitUsage
 	}
-	cfg := stream.Config{Logger: log, Dir: *stateDir, RestoreFrom: *fromCheckpoint + *fromSavepoint, AllowNonRestoredState: *allowNonRestored}
+	reg, closeReg, err := jobRegistry(log, *moduleDir)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "freshet run: %v\n", err)
+		return ExitUsage
+	}
+	defer closeReg()
+	cfg := stream.Config{Logger: log, Dir: *stateDir, RestoreFrom: *fromCheckpoint + *fromSavepoint, AllowNonRestoredState: *allowNonRestored, Registry: reg}
 	env, err := job.Build(spec, cfg)
 	if err != nil {
 		printErr(stdio.Err, "freshet run", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/freshet/freshet/engine/cluster"
 	"github.com/freshet/freshet/engine/connectors"
+	"github.com/freshet/freshet/engine/connectors/kafka"
 	"github.com/freshet/freshet/engine/eventtime"
 	"github.com/freshet/freshet/engine/graph"
 	"github.com/freshet/freshet/engine/jobspec"
@@ -29,6 +30,7 @@ func DefaultRegistry() *registry.Registry {
 	r := registry.New()
 	connectors.Register(r)
 	operators.Register(r)
+	kafka.Register(r)
 	eventtime.Register(r)
 	windows.Register(r)
 	return r

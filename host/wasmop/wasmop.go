@@ -190,10 +190,38 @@ func build(l Loader, p *params.Params) (registry.Operator, error) {
 	if _, err := host.NewOperator(spec.Module, spec.Options); err != nil {
 		return registry.Operator{}, fieldErr(p, "kind", err)
 	}
+	ref := p.String("module", "")
+	return operatorFor(l, spec, ref, p.Pos().File), nil
+}
+
+// operatorFor describes the operator of spec, with a Rebuild that swaps in
+// another module for the same function, kind and options (hot-swap).
+func operatorFor(l Loader, spec Spec, ref, jobFile string) registry.Operator {
 	return registry.Operator{
-		New:   func() (api.Operator, error) { return host.NewOperator(spec.Module, spec.Options) },
-		Keyed: spec.Options.Kind == abi.KindProcess,
-	}, nil
+		New:    func() (api.Operator, error) { return host.NewOperator(spec.Module, spec.Options) },
+		Keyed:  spec.Options.Kind == abi.KindProcess,
+		Module: ref,
+		Rebuild: func(module string) (registry.Operator, error) {
+			mod, err := l.Load(context.Background(), module, jobFile)
+			if err != nil {
+				return registry.Operator{}, err
+			}
+			fn, err := mod.Function(spec.Options.Function, spec.Options.Kind)
+			if err != nil {
+				return registry.Operator{}, fmt.Errorf("module %s: %w", module, err)
+			}
+			if fn.Kind != spec.Options.Kind {
+				return registry.Operator{}, fmt.Errorf("module %s: function %q is a %s, the running operator is a %s", module, fn.Name, fn.Kind, spec.Options.Kind)
+			}
+			next := Spec{Module: mod, Options: spec.Options}
+			next.Options.Function = fn.Name
+			// Check the options once, so that New cannot fail for a user mistake.
+			if _, err := host.NewOperator(mod, next.Options); err != nil {
+				return registry.Operator{}, fmt.Errorf("module %s: %w", module, err)
+			}
+			return operatorFor(l, next, module, jobFile), nil
+		},
+	}
 }
 
 // KeySelectorOperator runs a key selector over every batch and emits the
