@@ -385,3 +385,68 @@ sinks:
 		}
 	}
 }
+
+// TestDemoJobCountsWordsWithAWasmTokenizer runs the demo (a Rust WebAssembly
+// tokenizer feeding a keyed count) on both plugin builds and checks every
+// count against a reference tokenizer written here from plugins/README.md.
+func TestDemoJobCountsWordsWithAWasmTokenizer(t *testing.T) {
+	root := repoRoot(t)
+	for _, lang := range []string{"rust", "go"} {
+		t.Run(lang, func(t *testing.T) {
+			module := filepath.Join("plugins", "build", lang, "tokenizer.wasm")
+			if _, err := os.Stat(filepath.Join(root, module)); err != nil {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("%s is not built: make plugins", module)
+				}
+				t.Skipf("%s is not built (make plugins)", module)
+			}
+			r := run(t, root, "run", "examples/demo.yaml", "--metrics-addr", "", "--rest-addr", "", "--set", "operators.words.module="+module)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			want := map[string]int{}
+			files, _ := filepath.Glob(filepath.Join(root, "examples", "data", "*.txt"))
+			for _, f := range files {
+				data, _ := os.ReadFile(f)
+				word := []byte{}
+				flush := func() {
+					if len(word) > 0 {
+						want[string(word)]++
+						word = word[:0]
+					}
+				}
+				for _, c := range data {
+					switch {
+					case c >= 'A' && c <= 'Z':
+						word = append(word, c+'a'-'A')
+					case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c >= 0x80:
+						word = append(word, c)
+					default:
+						flush()
+					}
+				}
+				flush()
+			}
+			got := map[string]int{}
+			for _, line := range strings.Split(r.stdout, "\n") {
+				if strings.HasPrefix(line, "Job ") {
+					break
+				}
+				w, c, ok := strings.Cut(line, ",")
+				if !ok {
+					continue
+				}
+				n, _ := strconv.Atoi(c)
+				got[w] = n
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d words, want %d", len(got), len(want))
+			}
+			for w, n := range want {
+				if got[w] != n {
+					t.Errorf("%q: got %d, want %d", w, got[w], n)
+				}
+			}
+		})
+	}
+}
