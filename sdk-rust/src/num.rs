@@ -13,35 +13,52 @@ pub const MAX_I64_LEN: usize = 20;
 ///
 /// Returns `None` for anything else, including values outside the `i64`
 /// range and more than 19 digits (even with leading zeros).
+#[inline]
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    let (neg, digits) = match b.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, b),
-    };
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
+    match parse_i64_prefix(b) {
+        Some((v, n)) if n == b.len() => Some(v),
+        _ => None,
     }
+}
+
+/// Parses the strict decimal integer at the start of `b` and returns it with
+/// the number of bytes it took; what follows is the caller's business (a
+/// separator, say). `None` when `b` does not start with one, or when the
+/// digits run to more than 19 or out of the `i64` range.
+#[inline]
+pub fn parse_i64_prefix(b: &[u8]) -> Option<(i64, usize)> {
+    let neg = b.first() == Some(&b'-');
+    let start = neg as usize;
     // 19 digits stay below 10^19 < 2^64, so a u64 cannot overflow; the range
     // check comes once at the end. (Checked i64 multiplication would cost a
     // 128-bit library call per digit on wasm32.)
     let mut m: u64 = 0;
-    for &c in digits {
+    let mut i = start;
+    while let Some(&c) = b.get(i) {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
+            break;
+        }
+        if i - start == 19 {
             return None;
         }
         m = m * 10 + d as u64;
+        i += 1;
     }
-    if neg {
+    if i == start {
+        return None;
+    }
+    let v = if neg {
         if m > 1 << 63 {
             return None;
         }
-        Some((m as i64).wrapping_neg())
+        (m as i64).wrapping_neg()
     } else if m > i64::MAX as u64 {
-        None
+        return None;
     } else {
-        Some(m as i64)
-    }
+        m as i64
+    };
+    Some((v, i))
 }
 
 /// Writes `v` in decimal into `buf` and returns the written bytes (a suffix
@@ -178,6 +195,25 @@ mod tests {
         }
         for x in [u32::MAX, u32::MAX - 1, 9, 10, 11, 99_999_999, 100_000_000] {
             assert_eq!(div10(x), x / 10, "{}", x);
+        }
+    }
+
+    #[test]
+    fn parse_prefix_table() {
+        let cases: &[(&str, Option<(i64, usize)>)] = &[
+            ("12,3", Some((12, 2))),
+            ("-0x", Some((0, 2))),
+            ("9223372036854775807,", Some((i64::MAX, 19))),
+            ("-9223372036854775808", Some((i64::MIN, 20))),
+            ("9223372036854775808,", None),
+            ("00000000000000000001,", None), // 20 digits
+            ("-", None),
+            ("-,", None),
+            (",1", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_i64_prefix(input.as_bytes()), *want, "parse_i64_prefix({:?})", input);
         }
     }
 

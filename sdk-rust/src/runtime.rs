@@ -415,7 +415,8 @@ fn run_key_selector(f: &mut dyn KeySelector, input: &[u8], n: u32, out: &mut Out
             Err(st) => return st,
         };
         let mark = out.mark();
-        if let Err(err) = f.select_key(&Record::from_entry(&e), KeyOutput { out: &mut *out, entry: i, ts: e.timestamp }) {
+        if let Err(err) = f.select_key(&Record::from_entry(&e), KeyOutput { out: &mut *out, entry: i, ts: e.timestamp })
+        {
             out.retract(mark);
             out.error(i, err.message());
         }
