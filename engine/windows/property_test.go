@@ -119,7 +119,7 @@ func TestMatchesBatch(t *testing.T) {
 		windows.Session(7 * time.Millisecond),
 	}
 	seeds := 30
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		seeds = 5
 	}
 	for seed := range seeds {
