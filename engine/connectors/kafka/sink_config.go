@@ -47,7 +47,7 @@ const (
 	maxPoolSize            = 1000
 	defaultDeliveryTimeout = 2 * time.Minute
 	defaultRetryBackoff    = 100 * time.Millisecond
-	defaultMaxBuffered     = 100_000
+	defaultMaxBuffered     = 10_000
 )
 
 // SinkConfig configures a Kafka sink. The zero value of every optional field
@@ -103,7 +103,9 @@ type SinkConfig struct {
 	DeliveryTimeout time.Duration
 	RetryBackoff    time.Duration
 	// MaxBufferedRecords bounds the records waiting to be acknowledged;
-	// beyond it ProcessBatch waits (back pressure). Default 100000.
+	// beyond it ProcessBatch waits (back pressure). Default 10000: a
+	// checkpoint waits for these to be acknowledged, so more buffering
+	// means longer checkpoint pauses.
 	MaxBufferedRecords int
 }
 
