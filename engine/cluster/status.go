@@ -39,6 +39,9 @@ type OperatorStatus struct {
 	RecordsIn  int64            `json:"recordsIn"`
 	RecordsOut int64            `json:"recordsOut"`
 	Counters   map[string]int64 `json:"counters,omitempty"`
+	// State sums the keyed state backend's statistics (RocksDB memory,
+	// latencies, compaction debt) over the subtasks.
+	State map[string]float64 `json:"stateBackend,omitempty"`
 }
 
 // VertexStatus describes one job vertex (a chain of operators).
@@ -208,6 +211,12 @@ func (jm *JobManager) Status(id string) (JobStatus, error) {
 						ops[k].Counters = map[string]int64{}
 					}
 					ops[k].Counters[name] += c
+				}
+				for name, v := range os.State {
+					if ops[k].State == nil {
+						ops[k].State = map[string]float64{}
+					}
+					ops[k].State[name] += v
 				}
 			}
 			r := m.rates[eid]

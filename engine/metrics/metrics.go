@@ -36,6 +36,8 @@ var (
 		"Records an operator received, summed over its subtasks.", []string{"job", "vertex", "operator"}, nil)
 	recordsOut = prometheus.NewDesc("freshet_operator_records_out_total",
 		"Records an operator emitted, summed over its subtasks.", []string{"job", "vertex", "operator"}, nil)
+	stateStat = prometheus.NewDesc("freshet_state_backend_statistic",
+		"Keyed state backend statistics of an operator, summed over its subtasks (RocksDB memtable and block cache bytes, read/write latency, pending compaction bytes, write stalls; units in the name label).", []string{"job", "operator", "name"}, nil)
 	opCounter = prometheus.NewDesc("freshet_operator_counter_total",
 		"Named counters of operators (numRecordsSkipped, numLateRecordsDropped, ...).", []string{"job", "operator", "name"}, nil)
 	busy = prometheus.NewDesc("freshet_task_busy_time_ms_per_second",
@@ -93,7 +95,7 @@ var (
 )
 
 // descs are every metric the collector reports.
-var descs = []*prometheus.Desc{recordsIn, recordsOut, opCounter, busy, idle, backPressured, watermark, jobUp, memTotal, memUsed, memPeak,
+var descs = []*prometheus.Desc{recordsIn, recordsOut, opCounter, stateStat, busy, idle, backPressured, watermark, jobUp, memTotal, memUsed, memPeak,
 	jobState, jobUptime, jobsByState, parallelism, backPressureLevel,
 	cpInProgress, cpLastDuration, cpLastSize, cpLastCheckpointed, cpLastSync, cpLastID, cpLastTime,
 	tmSlots, jmTaskManagers, jmSlots,
@@ -151,6 +153,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				counter(recordsOut, float64(op.RecordsOut), id, vname, op.Name)
 				for name, n := range op.Counters {
 					counter(opCounter, float64(n), id, op.Name, name)
+				}
+				for name, v := range op.State {
+					gauge(stateStat, v, id, op.Name, name)
 				}
 			}
 			gauge(busy, v.BusyMsPerSec, id, vname)

@@ -93,3 +93,12 @@ var ErrInvalidEntry = errors.New("invalid snapshot entry")
 
 // ErrClosed is returned by state operations on a closed backend.
 var ErrClosed = errors.New("state backend is closed")
+
+// StatsReporter is implemented by backends that report statistics: memory
+// use, latencies, compaction debt. Names are snake_case with a unit suffix
+// (_bytes, _seconds, _total); the runtime sums them over subtasks and
+// exports them as metrics and in the job status. It must be safe to call from
+// any goroutine.
+type StatsReporter interface {
+	Statistics() map[string]float64
+}

@@ -422,3 +422,36 @@ func TestUnavailableCheckpointStorageFailsCheckpointsNotTheJob(t *testing.T) {
 	}
 	waitFor("checkpoints after recovery", func(cps []cluster.CheckpointStats) bool { return count(cps, "COMPLETED") > done })
 }
+
+func TestRocksDBStatisticsInJobStatus(t *testing.T) {
+	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	env := stream.NewEnvironment(stream.Config{Parallelism: 1, State: func(o state.Options) (state.Backend, error) { return rocksdb.New(o, res) }})
+	var c collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil })
+	countPerKey(env, src, 50, &c, -1)
+	jc, err := env.ExecuteAsync(context.Background(), "rocks-stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jc.Cancel(context.Background()); _, _ = jc.Wait(context.Background()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		st, _ := jc.Status()
+		for _, v := range st.Vertices {
+			for _, op := range v.Operators {
+				if op.Name == "count" && op.State["writes_total"] > 0 {
+					if _, ok := op.State["memtable_bytes"]; !ok {
+						t.Fatalf("no memtable size in %v", op.State)
+					}
+					return
+				}
+			}
+		}
+	}
+	t.Fatal("no RocksDB statistics in the job status")
+}

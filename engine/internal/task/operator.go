@@ -44,6 +44,9 @@ type opRuntime struct {
 	recordsIn  atomic.Int64
 	recordsOut atomic.Int64
 
+	stateStats atomic.Pointer[state.StatsReporter] // set once the backend exists
+	statsMu    sync.RWMutex                        // Statistics vs closing the backend
+
 	countersMu sync.Mutex
 	counters   map[string]*counter
 	log        *slog.Logger
@@ -84,6 +87,9 @@ func (o *opRuntime) open() error {
 		}
 		o.backend = b
 		o.timers = newTimerService(o)
+		if r, ok := b.(state.StatsReporter); ok {
+			o.stateStats.Store(&r)
+		}
 	}
 	o.emittedWM = api.MinWatermark
 	switch o.node.Kind {
@@ -146,6 +152,9 @@ func (o *opRuntime) close() error {
 		}
 	}
 	if o.backend != nil {
+		o.statsMu.Lock()
+		o.stateStats.Store(nil)
+		o.statsMu.Unlock()
 		if cerr := o.backend.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -155,6 +164,16 @@ func (o *opRuntime) close() error {
 
 func (o *opRuntime) fail(what string, err error) error {
 	return fmt.Errorf("%s: %s %q %s: %w", o.task.d.Name(), o.node.Kind, o.node.Name, what, err)
+}
+
+// stateStatistics reads the backend's statistics, unless it is closing.
+func (o *opRuntime) stateStatistics() map[string]float64 {
+	o.statsMu.RLock()
+	defer o.statsMu.RUnlock()
+	if r := o.stateStats.Load(); r != nil {
+		return (*r).Statistics()
+	}
+	return nil
 }
 
 // recoverPanic turns a panic in user code into an error naming the operator.

@@ -9,6 +9,8 @@ type OperatorStats struct {
 	RecordsIn  int64
 	RecordsOut int64
 	Counters   map[string]int64
+	// State holds the keyed state backend's statistics, if it reports any.
+	State map[string]float64
 }
 
 // Stats is a snapshot of a task's counters, safe to take from any goroutine.
@@ -40,13 +42,15 @@ func (t *Task) Stats() Stats {
 		s.Elapsed = time.Now().UnixNano() - st
 	}
 	for _, o := range t.nodes {
-		s.Operators = append(s.Operators, OperatorStats{
+		os := OperatorStats{
 			Node:       o.node.ID,
 			Name:       o.node.Name,
 			RecordsIn:  o.recordsIn.Load(),
 			RecordsOut: o.recordsOut.Load(),
 			Counters:   o.counterValues(),
-		})
+		}
+		os.State = o.stateStatistics()
+		s.Operators = append(s.Operators, os)
 	}
 	return s
 }

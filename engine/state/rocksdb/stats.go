@@ -219,3 +219,26 @@ func parseCumulativeStall(dbstats string) (time.Duration, bool) {
 	}
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec*float64(time.Second)), true
 }
+
+// Statistics implements state.StatsReporter.
+func (b *Backend) Statistics() map[string]float64 {
+	s := b.Stats()
+	return map[string]float64{
+		"memtable_bytes":             float64(s.MemtableBytes),
+		"block_cache_usage_bytes":    float64(s.BlockCacheUsage),
+		"block_cache_pinned_bytes":   float64(s.BlockCachePinnedUsage),
+		"table_reader_memory_bytes":  float64(s.TableReaderMemory),
+		"pending_compaction_bytes":   float64(s.PendingCompactionBytes),
+		"live_sst_bytes":             float64(s.LiveSSTBytes),
+		"estimated_keys":             float64(s.EstimatedKeys),
+		"write_slowdowns_total":      float64(s.WriteSlowdowns),
+		"write_stops_total":          float64(s.WriteStops),
+		"write_stall_seconds_total":  s.StallTime.Seconds(),
+		"reads_total":                float64(s.Reads),
+		"writes_total":               float64(s.Writes),
+		"read_latency_p99_seconds":   s.ReadLatency.Quantile(0.99).Seconds(),
+		"write_latency_p99_seconds":  s.WriteLatency.Quantile(0.99).Seconds(),
+		"read_latency_mean_seconds":  s.ReadLatency.Mean().Seconds(),
+		"write_latency_mean_seconds": s.WriteLatency.Mean().Seconds(),
+	}
+}
