@@ -120,7 +120,7 @@ func TestSourcePerPartitionWatermarks(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
 	topic := kafkatest.Topic(t, bootstrap, 2)
 	cfg := SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap)},
-		Topics: []string{topic}, MaxOutOfOrderness: 100 * time.Millisecond, IdleTimeout: 400 * time.Millisecond}
+		Topics: []string{topic}, MaxOutOfOrderness: 100 * time.Millisecond, IdleTimeout: time.Second}
 	src := openSource(t, cfg, opCtx(t, "in", 0, 1), nil)
 	out := newCollector(100)
 
@@ -142,11 +142,16 @@ func TestSourcePerPartitionWatermarks(t *testing.T) {
 	if want := int64(3000 - 100 - 1); out.Watermarks[1] != want {
 		t.Fatalf("watermarks %v, want then %d", out.Watermarks, want)
 	}
-	// Partition 0 goes idle (partition 1 got data later): it stops
-	// holding the watermark back.
-	time.Sleep(250 * time.Millisecond)
-	produce(t, bootstrap, topic, recAt(1, "e", 9500))
-	pollUntil(t, src, out, 5*time.Second, func(api.SourceStatus) bool { return slices.Contains(out.Watermarks, 9500-100-1) })
+	// Partition 0 goes idle while partition 1 keeps getting records: it
+	// stops holding the watermark back.
+	ts, last := int64(9500), time.Time{}
+	pollUntil(t, src, out, 10*time.Second, func(api.SourceStatus) bool {
+		if time.Since(last) > 100*time.Millisecond {
+			produce(t, bootstrap, topic, recAt(1, "more", ts))
+			ts, last = ts+100, time.Now()
+		}
+		return out.Watermarks[len(out.Watermarks)-1] > 3000-100-1
+	})
 	// Then both are idle: the source marks itself idle, once.
 	pollUntil(t, src, out, 5*time.Second, func(api.SourceStatus) bool { return out.idle > 0 })
 	for range 5 {
@@ -161,8 +166,9 @@ func TestSourcePerPartitionWatermarks(t *testing.T) {
 		}
 	}
 	// A record makes it active again; a later idle period marks it again.
+	n := out.Batch.Len()
 	produce(t, bootstrap, topic, recAt(0, "f", 20000))
-	pollUntil(t, src, out, 5*time.Second, atLeast(out, 6))
+	pollUntil(t, src, out, 5*time.Second, atLeast(out, n+1))
 	pollUntil(t, src, out, 5*time.Second, func(api.SourceStatus) bool { return out.idle == 2 })
 }
 
