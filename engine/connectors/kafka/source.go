@@ -209,6 +209,9 @@ func (s *Source) Open(ctx api.Context) (err error) {
 
 	// Bad records.
 	if spec.OnError.Action == onerror.DeadLetter && spec.DeadLetterTopic != "" {
+		if _, err := topicPartitions(octx, s.adm, []string{spec.DeadLetterTopic}, spec.ConnectTimeout); err != nil {
+			return fmt.Errorf("%s: dead-letter-topic: %w", what, err)
+		}
 		s.dlq = &deadLetterTopic{cl: s.cl, topic: spec.DeadLetterTopic, source: s.name}
 		s.handler = onerror.NewHandlerWriter(ctx, s.dlq)
 	} else if s.handler, err = spec.OnError.NewHandler(ctx); err != nil {
