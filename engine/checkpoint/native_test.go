@@ -293,3 +293,36 @@ func TestMetadataVersion(t *testing.T) {
 		t.Fatalf("opening a future version: %v", err)
 	}
 }
+
+// FuzzOpenNativeMetadata opens checkpoints whose metadata is arbitrary: Open
+// must return an error or a checkpoint, never panic, and never read a
+// native file outside the checkpoint root.
+func FuzzOpenNativeMetadata(f *testing.F) {
+	f.Add([]byte(`{"version":2,"operators":[{"name":"op","subtasks":[{"file":"op-0-0.state","size":17,"xxhash64":"0","native":{"format":"rocksdb/1","files":[{"name":"1.sst","shared":"x-1.sst","size":1,"xxhash64":"0"}]}}]}]}`))
+	f.Add([]byte(`{"version":2,"operators":[{"name":"op","subtasks":[{"native":{"files":[{"name":"../../etc/passwd","file":"../../etc/passwd"}]}}]}]}`))
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, meta []byte) {
+		root := t.TempDir()
+		dir := filepath.Join(root, "chk-1")
+		must(t, os.MkdirAll(filepath.Join(root, checkpoint.SharedDirName), 0o755))
+		must(t, os.MkdirAll(dir, 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, checkpoint.MetadataFile), meta, 0o644))
+		c, err := checkpoint.Open(dir)
+		if err != nil {
+			return
+		}
+		for _, op := range c.Meta.Operators {
+			for _, st := range op.Subtasks {
+				if st.Native == nil {
+					continue
+				}
+				for _, nf := range st.Native.Files {
+					inside := func(name string) bool { return name == "" || name == filepath.Base(name) && name != ".." }
+					if !inside(nf.Name) || !inside(nf.Shared) || !inside(nf.File) {
+						t.Fatalf("Open accepted a native file outside the checkpoint: %+v", nf)
+					}
+				}
+			}
+		}
+	})
+}
