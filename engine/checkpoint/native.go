@@ -341,7 +341,7 @@ func (c *Checkpoint) verifyNative(m *NativeMeta) error {
 		h.Reset()
 		n, got, err := hashFile(path, h)
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: %s: native file %s is missing", ErrCorrupt, c.Dir, path)
+			return fmt.Errorf("%w: %s: native file %s is missing (a checkpoint with native snapshots needs the %s/ directory beside it)", ErrCorrupt, c.Dir, path, SharedDirName)
 		}
 		if err != nil {
 			return fmt.Errorf("verifying %s: %w", path, err)
