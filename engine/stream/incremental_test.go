@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -96,6 +97,9 @@ func (s *phaseSource) Poll(out api.SourceContext) (api.SourceStatus, error) {
 			s.pos += stride
 		}
 		if s.pos >= s.w.keys {
+			if s.w.hold {
+				return api.NothingAvailable, nil
+			}
 			return api.EndOfInput, nil
 		}
 		return api.MoreAvailable, nil
@@ -298,4 +302,39 @@ func TestIncrementalCheckpointsUploadWhatChanged(t *testing.T) {
 			equal(t, c.sorted(), w.versions())
 		})
 	}
+
+	// Restored natively, a subtask shares the files it inherited: its first
+	// checkpoint writes next to nothing.
+	t.Run("rocksdb p=2 checkpoints again", func(t *testing.T) {
+		probe := newWorkload(keys, valueBytes)
+		probe.probe, probe.hold = true, true
+		env := stream.NewEnvironment(stream.Config{
+			Parallelism: 2,
+			State:       rocks,
+			RestoreFrom: dir,
+			Checkpoint:  &cluster.CheckpointConfig{Interval: 100 * time.Millisecond, Dir: dir},
+		})
+		var c collector
+		probe.build(env, &c)
+		jc, err := env.ExecuteAsync(context.Background(), "restored")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = jc.Cancel(context.Background()); _, _ = jc.Wait(context.Background()) }()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			cps, _ := jc.Checkpoints()
+			i := slices.IndexFunc(cps, func(cp cluster.CheckpointStats) bool { return cp.Status == "COMPLETED" })
+			if i >= 0 {
+				cp := cps[i]
+				t.Logf("first checkpoint after the restore wrote %d of %d bytes", cp.CheckpointedSize, cp.Size)
+				if cp.Size < keys*valueBytes || cp.CheckpointedSize*50 > cp.Size {
+					t.Fatalf("first checkpoint after a native restore: %+v, want more than %d bytes of state of which less than 2%% written", cp, keys*valueBytes)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no checkpoint completed: %+v", cps)
+			}
+		}
+	})
 }
