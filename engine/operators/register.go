@@ -16,4 +16,5 @@ func Register(r *registry.Registry) {
 	r.AddOperator("min", "keyed: smallest value of a number field per key", buildAggregate(AggMin))
 	r.AddOperator("max", "keyed: largest value of a number field per key", buildAggregate(AggMax))
 	r.AddOperator("avg", "keyed: mean of a number field per key", buildAggregate(AggAvg))
+	registerJoin(r)
 }
