@@ -60,6 +60,7 @@ func TestBuildSourceReportsMistakes(t *testing.T) {
 			[]string{"sources[0].bounded: is false but stop-offsets are given"}},
 		{"unknown format", with("format", "avro"), []string{`job.yaml:4:5: sources[0].format: "avro" is not one of [bytes string json int32 int64]`}},
 		{"header without name", with("timestamp", "header"), []string{"sources[0].timestamp-header: timestamp is header but timestamp-header is not set"}},
+		{"field and header", with("timestamp-field", "ts", "timestamp-header", "ts"), []string{"sources[0].timestamp-header: set timestamp-field or timestamp-header, not both"}},
 		{"bad field path", with("timestamp", "field", "timestamp-field", "a..b"), []string{"sources[0].timestamp-field: timestamp is field: invalid field path"}},
 		{"bad timestamp format", with("timestamp-format", "days"), []string{`sources[0].timestamp-format: timestamp format "days" is not one of`}},
 		{"dead-letter topic without policy", with("dead-letter-topic", "dead"), []string{"sources[0].dead-letter-topic: is set but on-error is fail, not dead-letter"}},
@@ -96,8 +97,7 @@ func TestBuildSourceReadsEveryField(t *testing.T) {
 		"format":                       "json",
 		"key-format":                   "string",
 		"headers":                      false,
-		"timestamp":                    "field",
-		"timestamp-field":              "meta.ts",
+		"timestamp-field":              "meta.ts", // implies timestamp: field
 		"timestamp-format":             "s",
 		"max-out-of-orderness":         "2s",
 		"idle-timeout":                 "1m",

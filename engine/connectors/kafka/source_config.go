@@ -116,6 +116,8 @@ type SourceConfig struct {
 	// TimestampHeaderName or TimestampFieldPath say which header or JSON
 	// field (`timestamp-header`, `timestamp-field`), read in
 	// TimestampFormat (`timestamp-format`: ms (default), s, us, ns, rfc3339).
+	// Left empty, Timestamp is header or field when one of those is set,
+	// else record.
 	Timestamp           string
 	TimestampHeaderName string
 	TimestampFieldPath  string
@@ -191,7 +193,14 @@ func (c *SourceConfig) defaults() {
 		c.KeyFormat = FormatBytes
 	}
 	if c.Timestamp == "" {
-		c.Timestamp = TimestampRecord
+		switch {
+		case c.TimestampFieldPath != "" && c.TimestampHeaderName == "":
+			c.Timestamp = TimestampField
+		case c.TimestampHeaderName != "" && c.TimestampFieldPath == "":
+			c.Timestamp = TimestampHeader
+		default:
+			c.Timestamp = TimestampRecord
+		}
 	}
 	if c.TimestampFormat == "" {
 		c.TimestampFormat = "ms"
@@ -299,10 +308,12 @@ func (c SourceConfig) compile(bad func(field, format string, args ...any)) *sour
 		}
 		s.assigner = eventtime.FieldTimestamp(path, tf)
 	}
-	if c.Timestamp != TimestampHeader && c.TimestampHeaderName != "" {
+	switch {
+	case c.TimestampHeaderName != "" && c.TimestampFieldPath != "":
+		bad("timestamp-header", "set timestamp-field or timestamp-header, not both")
+	case c.Timestamp != TimestampHeader && c.TimestampHeaderName != "":
 		bad("timestamp-header", "is set but timestamp is %s, not header", c.Timestamp)
-	}
-	if c.Timestamp != TimestampField && c.TimestampFieldPath != "" {
+	case c.Timestamp != TimestampField && c.TimestampFieldPath != "":
 		bad("timestamp-field", "is set but timestamp is %s, not field", c.Timestamp)
 	}
 	if c.MaxOutOfOrderness < 0 {
@@ -377,7 +388,7 @@ func BuildSource(p *params.Params, opts ...Option) (func() (api.Source, error), 
 	c.NewDeserializer = readDeserializer(p, o, "format")
 	c.NewKeyDeserializer = readDeserializer(p, o, "key-format")
 	c.DropHeaders = !p.Bool("headers", true)
-	c.Timestamp = p.Enum("timestamp", TimestampRecord, timestampModes...)
+	c.Timestamp = p.Enum("timestamp", "", timestampModes...) // "": from timestamp-field or timestamp-header
 	c.TimestampHeaderName = p.String("timestamp-header", "")
 	c.TimestampFieldPath = p.String("timestamp-field", "")
 	c.TimestampFormat = p.String("timestamp-format", "ms")
