@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/cluster"
 	"github.com/freshet/freshet/engine/connectors"
 	"github.com/freshet/freshet/engine/connectors/kafka"
@@ -129,6 +130,20 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 		par := spec.ParallelismOf(n)
 		switch n.Kind {
 		case jobspec.SourceKind:
+			// A `watermarks:` block on a source chains a watermark
+			// strategy operator right after it.
+			var newWM func() (api.Operator, error)
+			if p.Has("watermarks") {
+				sub := p.Sub("watermarks")
+				strategy := eventtime.FromParams(sub, spec.OnErrorOf(n))
+				if sub.Err() == nil { // else reported with the source's fields
+					var werr error
+					if newWM, werr = eventtime.New(strategy); werr != nil {
+						errs = append(errs, &params.Error{Pos: n.Pos, Field: n.Path() + ".watermarks", Msg: werr.Error()})
+						continue
+					}
+				}
+			}
 			newSource, err := reg.Source(n.Type, p)
 			if err == nil {
 				err = p.Err()
@@ -137,7 +152,11 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 				errs = append(errs, err)
 				continue
 			}
-			streams[n.Name] = env.FromSource(n.Name, newSource).SetParallelism(par)
+			src := env.FromSource(n.Name, newSource).SetParallelism(par)
+			if newWM != nil {
+				src = src.Transform(n.Name+"-watermarks", newWM).SetParallelism(par)
+			}
+			streams[n.Name] = src
 		case jobspec.OperatorKind, jobspec.SinkKind:
 			var op registry.Operator
 			var err error
@@ -153,7 +172,18 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 				errs = append(errs, err)
 				continue
 			}
-			in, err := inputOf(spec, n, streams)
+			if op.TwoInputs && len(n.Inputs) != 2 {
+				errs = append(errs, &params.Error{Pos: n.Pos, Field: n.Path() + ".inputs", Msg: fmt.Sprintf("type %s joins two inputs: list them as inputs: [left, right]", n.Type)})
+				continue
+			}
+			var in, second *stream.DataStream
+			if op.TwoInputs {
+				if in, err = inputOf(spec, n, n.Inputs[:1], streams); err == nil {
+					second, err = inputOf(spec, n, n.Inputs[1:], streams)
+				}
+			} else {
+				in, err = inputOf(spec, n, n.Inputs, streams)
+			}
 			if errors.Is(err, errInputFailed) {
 				continue
 			}
@@ -174,6 +204,8 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 			}
 			var out *stream.DataStream
 			switch {
+			case op.TwoInputs:
+				out = in.TransformTwoOp(n.Name, n.Type, second, op)
 			case n.Kind == jobspec.SinkKind:
 				out = in.AddSinkOp(n.Name, n.Type, op)
 			case op.Keyed:
@@ -192,13 +224,18 @@ func Build(spec *jobspec.Spec, cfg stream.Config) (*stream.Environment, error) {
 
 var errInputFailed = errors.New("an input failed to build")
 
-// inputOf unions n's inputs and applies its partitioning.
-func inputOf(spec *jobspec.Spec, n *jobspec.Node, streams map[string]*stream.DataStream) (*stream.DataStream, error) {
+// inputOf unions the inputs refs of n (a node name, or name.tag for a side
+// output) and applies n's partitioning.
+func inputOf(spec *jobspec.Spec, n *jobspec.Node, refs []string, streams map[string]*stream.DataStream) (*stream.DataStream, error) {
 	var in *stream.DataStream
-	for _, name := range n.Inputs {
+	for _, ref := range refs {
+		name, side := jobspec.SplitInput(ref)
 		s, ok := streams[name]
 		if !ok {
 			return nil, errInputFailed // already reported
+		}
+		if side != "" {
+			s = s.SideOutput(side)
 		}
 		if in == nil {
 			in = s

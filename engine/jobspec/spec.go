@@ -26,6 +26,7 @@ package jobspec
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/freshet/freshet/engine/params"
 	"gopkg.in/yaml.v3"
@@ -211,6 +212,14 @@ func (s *Spec) Nodes() []*Node {
 // Node returns the node called name, or nil.
 func (s *Spec) Node(name string) *Node { return s.byName[name] }
 
+// SplitInput splits an input reference into the node it names and the side
+// output it reads: "late-bids" reads node late-bids' main output,
+// "max-price.late" its side output "late". Node names cannot hold dots.
+func SplitInput(in string) (node, side string) {
+	node, side, _ = strings.Cut(in, ".")
+	return node, side
+}
+
 // ParallelismOf is n's parallelism: its own, or the job's.
 func (s *Spec) ParallelismOf(n *Node) int {
 	if n.Parallelism > 0 {
@@ -256,7 +265,8 @@ func (s *Spec) Edges() []Edge {
 	var out []Edge
 	for _, to := range s.Nodes() {
 		for _, in := range to.Inputs {
-			from := s.byName[in]
+			name, _ := SplitInput(in)
+			from := s.byName[name]
 			out = append(out, Edge{From: from, To: to, Partition: s.PartitionOf(from, to), KeyBy: to.KeyBy})
 		}
 	}
@@ -277,7 +287,8 @@ func (s *Spec) TopoOrder() []*Node {
 		}
 		state[n] = 1
 		for _, in := range n.Inputs {
-			if from := s.byName[in]; from != nil {
+			name, _ := SplitInput(in)
+			if from := s.byName[name]; from != nil {
 				visit(from)
 			}
 		}

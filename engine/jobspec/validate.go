@@ -74,8 +74,9 @@ func (d *decoder) validate(s *Spec) {
 			field = n.Path() + ".inputs"
 		}
 		seen := map[string]bool{}
-		for i, in := range n.Inputs {
+		for i, ref := range n.Inputs {
 			pos := n.inputPos[i]
+			in, side := SplitInput(ref)
 			from, ok := s.byName[in]
 			switch {
 			case !ok:
@@ -85,8 +86,10 @@ func (d *decoder) validate(s *Spec) {
 				d.c.add(pos, field, "%q is a sink; a sink's output cannot be read", in)
 			case from == n:
 				d.c.add(pos, field, "%q cannot read its own output", in)
-			case seen[in]:
-				d.c.add(pos, field, "%q is listed twice", in)
+			case side != "" && !validName.MatchString(side):
+				d.c.add(pos, field, "%q: side output name %q is not valid", ref, side)
+			case seen[ref]:
+				d.c.add(pos, field, "%q is listed twice", ref)
 			default:
 				used[in] = true
 				if n.KeyBy == nil && n.Partition == PartitionForward && s.ParallelismOf(from) != s.ParallelismOf(n) {
@@ -94,7 +97,7 @@ func (d *decoder) validate(s *Spec) {
 						"forward needs the same parallelism as input %q (%d here, %d there); use rebalance", in, s.ParallelismOf(n), s.ParallelismOf(from))
 				}
 			}
-			seen[in] = true
+			seen[ref] = true
 		}
 	}
 
@@ -139,7 +142,8 @@ func (d *decoder) cycles(s *Spec) {
 	visit = func(n *Node) {
 		color[n.Name] = grey
 		stack = append(stack, n.Name)
-		for _, in := range n.Inputs {
+		for _, ref := range n.Inputs {
+			in, _ := SplitInput(ref)
 			from, ok := s.byName[in]
 			if !ok || from.Kind == SinkKind || from == n {
 				continue

@@ -33,6 +33,10 @@ type Operator struct {
 	// MaxParallelism, when positive, caps the operator's parallelism
 	// (1 for a sink that writes one file, say).
 	MaxParallelism int
+	// TwoInputs marks an api.TwoInputOperator (a join): a job file lists its
+	// two inputs in order, the first feeding ProcessBatch and the second
+	// ProcessBatch2, instead of a union of them.
+	TwoInputs bool
 	// Module names the WebAssembly module the operator runs ("" for
 	// others), as the job gave it (name@version or a path).
 	Module string

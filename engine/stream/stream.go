@@ -254,6 +254,20 @@ func (d *DataStream) TransformOp(name, typ string, op registry.Operator) *DataSt
 	return out
 }
 
+// TransformTwoOp adds a two-input operator (a join) built by a registry
+// builder: d feeds its first input, other its second.
+func (d *DataStream) TransformTwoOp(name, typ string, other *DataStream, op registry.Operator) *DataStream {
+	if other.env != d.env {
+		d.env.errorf("%s %q: inputs from different environments", "operator", name)
+	}
+	n := d.env.graph.AddNode(&graph.Node{Name: name, Kind: graph.OperatorNode, Parallelism: d.env.cfg.Parallelism, NewOperator: op.New})
+	d.connect(n, 0)
+	other.connect(n, 1)
+	out := &DataStream{env: d.env, refs: []ref{{node: n.ID, auto: true}}}
+	describe(n, typ, op)
+	return out
+}
+
 // AddSinkOp adds a sink built by a registry builder.
 func (d *DataStream) AddSinkOp(name, typ string, op registry.Operator) *DataStream {
 	out := d.AddSink(name, op.New)

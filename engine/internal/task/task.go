@@ -388,6 +388,30 @@ func (t *Task) runSource() error {
 			t.log.Info("source stopped on request")
 			return t.finish()
 		}
+		if t.sourcePaused() {
+			// Watermark alignment: this source ran ahead of its group.
+			if err := t.flushAll(); err != nil {
+				return err
+			}
+			timer.Reset(t.untilDeadline(10 * time.Millisecond))
+			start := time.Now()
+			select {
+			case <-timer.C:
+			case fn := <-t.mailbox:
+				if !timer.Stop() {
+					<-timer.C
+				}
+				if err := fn(); err != nil {
+					return err
+				}
+			case <-t.ctx.Done():
+			}
+			t.idle.Add(int64(time.Since(start)))
+			if err := t.checkTime(); err != nil {
+				return err
+			}
+			continue
+		}
 		status, err := t.source.Poll(t.srcCtx)
 		if err != nil {
 			return fmt.Errorf("source %q: %w", head.node.Name, err)
@@ -595,6 +619,21 @@ func (t *Task) unblockAll() {
 		}
 	}
 	clear(t.alignSeen)
+}
+
+// pauser is implemented by operators that can hold back their source
+// (watermark alignment, see engine/eventtime).
+type pauser interface{ PauseSource() bool }
+
+// sourcePaused reports whether an operator chained to the source asks it
+// to stop polling for now.
+func (t *Task) sourcePaused() bool {
+	for _, o := range t.nodes[1:] {
+		if p, ok := o.op.(pauser); ok && p.PauseSource() {
+			return true
+		}
+	}
+	return false
 }
 
 // updateWatermark advances the task's watermark to the minimum over the
