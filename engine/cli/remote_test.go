@@ -296,8 +296,8 @@ func TestSwapCommand(t *testing.T) {
 	reg.AddOperator("tagged", "prefixes records with its module's name", func(p *params.Params) (registry.Operator, error) {
 		return tagged(p.String("module", "tag@1")), p.Err()
 	})
+	dir := t.TempDir() // before the cluster: cleanups run last-first, and the job writes checkpoints here until the cluster closes
 	jm := jobManagerOf(t, nil, reg)
-	dir := t.TempDir()
 	wasm := write(t, filepath.Join(dir, "tag.wasm"), string(resttest.Module(abi.KindMap, 1)))
 	for _, v := range []string{"2", "broken"} {
 		if r := run(ctx, "modules", "upload", wasm, "--version", v, "--jobmanager", jm); r.code != 0 {

@@ -143,7 +143,11 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) {
 				}
 			}
 		case r := <-c.requests:
-			go c.savepoint(r)
+			c.jm.wg.Add(1)
+			go func() {
+				defer c.jm.wg.Done()
+				c.savepoint(r)
+			}()
 		case <-timeout.C:
 			c.mu.Lock()
 			p := c.pending

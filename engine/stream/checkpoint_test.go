@@ -394,8 +394,9 @@ func TestUnavailableCheckpointStorageFailsCheckpointsNotTheJob(t *testing.T) {
 		return n
 	}
 	waitFor("a completed checkpoint", func(cps []cluster.CheckpointStats) bool { return count(cps, "COMPLETED") >= 1 })
-	// The storage goes away: a file where the directory was.
-	if err := os.RemoveAll(dir); err != nil {
+	// The storage goes away: a file where the directory was. (Renamed, not
+	// removed: checkpoint files may be being written into it right now.)
+	if err := os.Rename(dir, dir+".gone"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
