@@ -47,7 +47,7 @@ const benchPartitions = 4
 
 // benchTopic makes a topic of n 100-byte records.
 func benchTopic(b *testing.B, bootstrap string, n int) string {
-	topic := kafkatest.Topic(b, bootstrap, benchPartitions)
+	topic := newTopic(b, bootstrap, benchPartitions)
 	cl := kafkatest.Client(b, bootstrap, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
 	ctx := testCtx(b)
 	pad := bytes.Repeat([]byte("x"), 100)
@@ -76,7 +76,7 @@ func benchRaw(b *testing.B, bootstrap, in string, n int) {
 	var elapsed time.Duration
 	for range b.N {
 		b.StopTimer()
-		out := kafkatest.Topic(b, bootstrap, benchPartitions)
+		out := newTopic(b, bootstrap, benchPartitions)
 		parts := map[int32]kgo.Offset{}
 		for p := range int32(benchPartitions) {
 			parts[p] = kgo.NewOffset().AtStart()
@@ -132,7 +132,7 @@ func benchConnector(b *testing.B, bootstrap, in string, n int, delivery string) 
 	checkpoints := 0
 	for range b.N {
 		b.StopTimer()
-		out := kafkatest.Topic(b, bootstrap, benchPartitions)
+		out := newTopic(b, bootstrap, benchPartitions)
 		src := openSource(b, SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap)},
 			Topics: []string{in}, Bounded: true, Timestamp: TimestampRecord}, opCtx(b, "in", 0, 1), nil)
 		sink := openSink(b, sinkConfig(bootstrap, out, delivery), opCtx(b, "out", 0, 1), nil)

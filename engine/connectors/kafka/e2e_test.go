@@ -67,8 +67,8 @@ func (f *failOnce) ProcessBatch(in *api.Batch, out api.Output) error {
 // which no connector can make exactly-once (see the report).
 func TestJobExactlyOnceThroughFailure(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		in := kafkatest.Topic(t, bootstrap, 3)
-		out := kafkatest.Topic(t, bootstrap, 2)
+		in := newTopic(t, bootstrap, 3)
+		out := newTopic(t, bootstrap, 2)
 		// The input arrives over about a second, so that checkpoints
 		// complete and the failure strikes while records flow.
 		const n, chunks = 20000, 50

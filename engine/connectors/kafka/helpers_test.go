@@ -203,3 +203,26 @@ func kadmOffsets(m map[string]map[int32]int64) kadm.Offsets {
 	}
 	return o
 }
+
+// newTopic is kafkatest.Topic, then waits until the broker lists the
+// topic's offsets: a loaded broker answers "unknown topic" for a moment
+// after creating one.
+func newTopic(t testing.TB, bootstrap string, partitions int32) string {
+	t.Helper()
+	topic := kafkatest.Topic(t, bootstrap, partitions)
+	adm := kadm.NewClient(kafkatest.Client(t, bootstrap))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		listed, err := adm.ListStartOffsets(testCtx(t), topic)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err == nil && len(listed[topic]) == int(partitions) {
+			return topic
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s not listed 10s after its creation: %v", topic, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -127,7 +127,7 @@ func TestSinkNoneAndAtLeastOnce(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
 		for _, delivery := range []string{DeliveryNone, DeliveryAtLeastOnce} {
 			t.Run(delivery, func(t *testing.T) {
-				topic := kafkatest.Topic(t, bootstrap, 3)
+				topic := newTopic(t, bootstrap, 3)
 				ctx := opCtx(t, "out", 0, 1)
 				s := openSink(t, sinkConfig(bootstrap, topic, delivery), ctx, nil)
 				for i := range 3 {
@@ -172,7 +172,7 @@ func TestSinkNoneAndAtLeastOnce(t *testing.T) {
 // and aborts what followed the checkpoint.
 func TestSinkExactlyOnce(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 2)
+		topic := newTopic(t, bootstrap, 2)
 		cfg := sinkConfig(bootstrap, topic, DeliveryExactlyOnce)
 		s := openSink(t, cfg, opCtx(t, "out", 0, 1), nil)
 
@@ -229,7 +229,7 @@ func TestSinkExactlyOnce(t *testing.T) {
 // commits its transaction once.
 func TestSinkRecommitIsIdempotent(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 1)
+		topic := newTopic(t, bootstrap, 1)
 		cfg := sinkConfig(bootstrap, topic, DeliveryExactlyOnce)
 		s := openSink(t, cfg, opCtx(t, "out", 0, 1), nil)
 		if err := s.ProcessBatch(batch("b", 0, 10), nil); err != nil {
@@ -266,7 +266,7 @@ func TestSinkRecommitIsIdempotent(t *testing.T) {
 // one subtask of the rescaled job, and their ids fenced.
 func TestSinkRescale(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 2)
+		topic := newTopic(t, bootstrap, 2)
 		cfg := sinkConfig(bootstrap, topic, DeliveryExactlyOnce)
 		var union [][]byte
 		var want []string
@@ -307,7 +307,7 @@ func TestSinkRescale(t *testing.T) {
 // aborted checkpoint's transaction waits for the next completed one.
 func TestSinkLateAndAbortedNotifications(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	cfg := sinkConfig(bootstrap, topic, DeliveryExactlyOnce)
 	cfg.TransactionPoolSize = 3
 	s := openSink(t, cfg, opCtx(t, "out", 0, 1), nil)
@@ -351,7 +351,7 @@ func TestSinkLateAndAbortedNotifications(t *testing.T) {
 // once rather than leaving it to time out.
 func TestSinkCloseAbortsOpenTransaction(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	s := openSink(t, sinkConfig(bootstrap, topic, DeliveryExactlyOnce), opCtx(t, "out", 0, 1), nil)
 	if err := s.ProcessBatch(batch("d", 0, 5), nil); err != nil {
 		t.Fatal(err)
@@ -368,7 +368,7 @@ func TestSinkCloseAbortsOpenTransaction(t *testing.T) {
 
 func TestSinkRecordShape(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 4)
+	topic := newTopic(t, bootstrap, 4)
 	cfg := sinkConfig(bootstrap, topic, DeliveryAtLeastOnce)
 	cfg.Format, cfg.KeyFormat, cfg.Partitioner = FormatInt64, FormatString, PartitionFixed
 	s := openSink(t, cfg, opCtx(t, "out", 6, 8), nil)
@@ -433,7 +433,7 @@ func TestSinkBrokerUnavailableMidRun(t *testing.T) {
 			{"times out", 3 * time.Second, time.Second, true},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				topic := kafkatest.Topic(t, bootstrap, 1)
+				topic := newTopic(t, bootstrap, 1)
 				net := &flakyNet{}
 				cfg := sinkConfig(bootstrap, topic, DeliveryAtLeastOnce)
 				cfg.Dialer, cfg.DeliveryTimeout = net.dial, tt.deadline
@@ -496,7 +496,7 @@ func TestBrokerUnavailableAtStart(t *testing.T) {
 // A source whose broker goes away mid-run waits, then reads on.
 func TestSourceBrokerUnavailableMidRun(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 2)
+		topic := newTopic(t, bootstrap, 2)
 		produce(t, bootstrap, topic, rec(0, "a"), rec(1, "b"))
 		net := &flakyNet{}
 		cfg := SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap), Dialer: net.dial}, Topics: []string{topic}}
@@ -523,7 +523,7 @@ func TestSourceBrokerUnavailableMidRun(t *testing.T) {
 // message that says so.
 func TestSinkTransactionTimeoutTooLong(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	cfg := sinkConfig(bootstrap, topic, DeliveryExactlyOnce)
 	cfg.TransactionTimeout = 20 * time.Hour
 	newSink, err := NewSink(cfg)

@@ -45,7 +45,7 @@ func TestOwnerDealsEveryPartitionOnce(t *testing.T) {
 // partitions and subtasks, and ends; aborted transactions are skipped.
 func TestSourceBoundedReadsCommittedAndEnds(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 3)
+		topic := newTopic(t, bootstrap, 3)
 		var want []string
 		var plain []*kgo.Record
 		for i := range 30 {
@@ -84,7 +84,7 @@ func TestSourceBoundedReadsCommittedAndEnds(t *testing.T) {
 // key and headers.
 func TestSourceRecordShape(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	produce(t, bootstrap, topic,
 		&kgo.Record{Key: []byte("k1"), Value: []byte(`{"n":1}`), Timestamp: time.UnixMilli(1000),
 			Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}},
@@ -118,7 +118,7 @@ func TestSourceRecordShape(t *testing.T) {
 // source's is the minimum over partitions that are not idle.
 func TestSourcePerPartitionWatermarks(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 2)
+	topic := newTopic(t, bootstrap, 2)
 	cfg := SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap)},
 		Topics: []string{topic}, MaxOutOfOrderness: 100 * time.Millisecond, IdleTimeout: time.Second}
 	src := openSource(t, cfg, opCtx(t, "in", 0, 1), nil)
@@ -175,7 +175,7 @@ func TestSourcePerPartitionWatermarks(t *testing.T) {
 // A subtask with no partition is idle from the start.
 func TestSourceWithoutPartitionsIsIdle(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	cfg := SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap)}, Topics: []string{topic}}
 	owner := Owner(topic, 0, 2)
 	src := openSource(t, cfg, opCtx(t, "in", 1-owner, 2), nil)
@@ -195,7 +195,7 @@ func TestSourceWithoutPartitionsIsIdle(t *testing.T) {
 // read once, over the two runs.
 func TestSourceRestoreReplaysExactly(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 2)
+		topic := newTopic(t, bootstrap, 2)
 		var recs []*kgo.Record
 		var all []string
 		for i := range 100 {
@@ -247,7 +247,7 @@ func checkPartitionOrder(t *testing.T, b *api.Batch) {
 // subtask sees every offset and takes its partitions'.
 func TestSourceRescaleWithUnionState(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 5)
+		topic := newTopic(t, bootstrap, 5)
 		var recs []*kgo.Record
 		var all []string
 		for i := range 200 {
@@ -291,7 +291,7 @@ func TestSourceRescaleWithUnionState(t *testing.T) {
 // Bad records follow the on-error policy, named by topic/partition/offset.
 func TestSourceMalformedRecords(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, bootstrap string) {
-		topic := kafkatest.Topic(t, bootstrap, 1)
+		topic := newTopic(t, bootstrap, 1)
 		produce(t, bootstrap, topic,
 			rec(0, `{"ok":1}`),
 			&kgo.Record{Key: []byte("k"), Value: []byte(`{"broken":`), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}}},
@@ -330,7 +330,7 @@ func TestSourceMalformedRecords(t *testing.T) {
 			}
 		})
 		t.Run("dead-letter topic", func(t *testing.T) {
-			dead := kafkatest.Topic(t, bootstrap, 1)
+			dead := newTopic(t, bootstrap, 1)
 			cfg := base
 			cfg.OnError = onerror.Policy{Action: onerror.DeadLetter}
 			cfg.DeadLetterTopic = dead
@@ -366,7 +366,7 @@ func TestSourceMalformedRecords(t *testing.T) {
 // the on-error policy.
 func TestSourceTimestampFromFieldAndHeader(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	produce(t, bootstrap, topic,
 		&kgo.Record{Value: []byte(`{"ts":"2024-05-01T00:00:01Z"}`), Headers: []kgo.RecordHeader{{Key: "ts", Value: []byte("1700")}}},
 		&kgo.Record{Value: []byte(`{"no":1}`)})
@@ -396,7 +396,7 @@ func TestSourceTimestampFromFieldAndHeader(t *testing.T) {
 // Start offsets: latest, timestamp, explicit, committed.
 func TestSourceStartOffsets(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 1)
+	topic := newTopic(t, bootstrap, 1)
 	produce(t, bootstrap, topic, recAt(0, "a", 1000), recAt(0, "b", 2000), recAt(0, "c", 3000))
 	group := kafkatest.UniqueName("group")
 	adm := kadmClient(kafkatest.Client(t, bootstrap))
@@ -490,7 +490,7 @@ func TestSourcePatternDiscoveryAndGroupCommit(t *testing.T) {
 
 func TestSourceLagPerPartition(t *testing.T) {
 	bootstrap := kafkatest.Fake(t)
-	topic := kafkatest.Topic(t, bootstrap, 2)
+	topic := newTopic(t, bootstrap, 2)
 	var recs []*kgo.Record
 	for i := range 50 {
 		recs = append(recs, rec(0, fmt.Sprint(i)))
