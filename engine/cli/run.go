@@ -37,7 +37,7 @@ func validateCmd(ctx context.Context, stdio IO, args []string) int {
 	if err == nil {
 		var reg *registry.Registry
 		var done func()
-		if reg, done, err = jobRegistry(slog.New(slog.NewTextHandler(io.Discard, nil)), *moduleDir); err == nil {
+		if reg, _, done, err = jobRegistry(slog.New(slog.NewTextHandler(io.Discard, nil)), *moduleDir); err == nil {
 			defer done()
 			_, err = job.Build(spec, stream.Config{Registry: reg})
 		}
@@ -112,7 +112,7 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		fmt.Fprintln(stdio.Err, "freshet run: give --from-checkpoint or --from-savepoint, not both")
 		return ExitUsage
 	}
-	reg, closeReg, err := jobRegistry(log, *moduleDir)
+	reg, store, closeReg, err := jobRegistry(log, *moduleDir)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "freshet run: %v\n", err)
 		return ExitUsage
@@ -132,7 +132,11 @@ func runCmd(ctx context.Context, stdio IO, args []string) int {
 		printErr(stdio.Err, "freshet run", err)
 		return ExitUsage
 	}
-	ep, err := serve(client.Cluster(), endpointConfig{restAddr: *restAddr, metricsAddr: *metricsAddr, log: log})
+	epc := endpointConfig{restAddr: *restAddr, metricsAddr: *metricsAddr, registry: reg, log: log}
+	if store != nil {
+		epc.modules = store
+	}
+	ep, err := serve(client.Cluster(), epc)
 	if errors.Is(err, errRESTAddr) && !flagSet(fs, "rest-addr") {
 		// The default address is taken (another freshet, say): the job
 		// runs without the API rather than not at all.

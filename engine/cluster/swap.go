@@ -121,6 +121,9 @@ func (jm *JobManager) SwapModule(ctx context.Context, id, vertex, module string)
 	j.swaps.mu.Lock()
 	if r := j.swaps.running; r != nil {
 		j.swaps.mu.Unlock()
+		if r.probation {
+			return "", fmt.Errorf("swap %s of %q is still in progress: it completed and waits for the next checkpoint to confirm it", r.id, r.node.Name)
+		}
 		return "", fmt.Errorf("swap %s of %q is still in progress", r.id, r.node.Name)
 	}
 	j.swaps.next++

@@ -208,7 +208,7 @@ func operatorFor(l Loader, spec Spec, ref, jobFile string) registry.Operator {
 			}
 			fn, err := mod.Function(spec.Options.Function, spec.Options.Kind)
 			if err != nil {
-				return registry.Operator{}, fmt.Errorf("module %s: %w", module, err)
+				return registry.Operator{}, err // names the module
 			}
 			if fn.Kind != spec.Options.Kind {
 				return registry.Operator{}, fmt.Errorf("module %s: function %q is a %s, the running operator is a %s", module, fn.Name, fn.Kind, spec.Options.Kind)
