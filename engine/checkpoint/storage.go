@@ -39,6 +39,35 @@ type Metadata struct {
 	Job            string         `json:"job"`
 	MaxParallelism int            `json:"maxParallelism"`
 	Operators      []OperatorMeta `json:"operators"`
+	// FinishedSources lists source subtasks that had read all their input
+	// before the checkpoint: a restore does not run them again (their
+	// records are already in the state downstream).
+	FinishedSources []FinishedSource `json:"finishedSources,omitempty"`
+}
+
+// FinishedSource is a source subtask that had ended.
+type FinishedSource struct {
+	Operator    string `json:"operator"`
+	Subtask     int    `json:"subtask"`
+	Parallelism int    `json:"parallelism"`
+}
+
+// SourceFinished reports whether subtask of parallelism of source operator
+// had ended at this checkpoint: recorded for that subtask at the same
+// parallelism, or for every subtask of the operator.
+func (m *Metadata) SourceFinished(operator string, subtask, parallelism int) bool {
+	n, total := 0, 0
+	for _, f := range m.FinishedSources {
+		if f.Operator != operator {
+			continue
+		}
+		n++
+		total = f.Parallelism
+		if f.Subtask == subtask && f.Parallelism == parallelism {
+			return true
+		}
+	}
+	return total > 0 && n == total
 }
 
 // OperatorMeta is the state of one operator, by subtask. Operators are

@@ -81,6 +81,7 @@ type pendingCheckpoint struct {
 	dir       *checkpoint.Pending
 	target    string // savepoint directory
 	waiting   map[ExecutionID]bool
+	finished  []checkpoint.FinishedSource
 	snaps     []checkpoint.OperatorSnapshot
 	size      int64
 	uploaded  int64
@@ -199,8 +200,12 @@ func (c *coordinator) triggerWithID(flags uint32, target string) (<-chan error, 
 		return nil, 0, fmt.Errorf("job is %s", st)
 	}
 	var sources []ExecutionID
+	var finished []checkpoint.FinishedSource
 	waiting := map[ExecutionID]bool{}
 	for eid, s := range j.tasks {
+		if v := j.graph.Vertices[eid.Vertex]; s == task.Finished && len(v.Inputs) == 0 {
+			finished = append(finished, checkpoint.FinishedSource{Operator: v.Head().Name, Subtask: eid.Subtask, Parallelism: v.Parallelism})
+		}
 		switch s {
 		case task.Created:
 			jm.mu.Unlock()
@@ -233,7 +238,7 @@ func (c *coordinator) triggerWithID(flags uint32, target string) (<-chan error, 
 		c.mu.Unlock()
 		return nil, 0, err
 	}
-	p := &pendingCheckpoint{id: id, attempt: attempt, flags: flags, start: time.Now(), dir: dir, target: target, waiting: waiting, done: make(chan error, 1)}
+	p := &pendingCheckpoint{id: id, attempt: attempt, flags: flags, start: time.Now(), dir: dir, target: target, waiting: waiting, finished: finished, done: make(chan error, 1)}
 	c.pending = p
 	p.statIndex = len(c.history)
 	c.history = append(c.history, CheckpointStats{ID: id, Savepoint: target != "", Status: "IN_PROGRESS", Trigger: p.start})
@@ -332,6 +337,7 @@ func (c *coordinator) complete(p *pendingCheckpoint) {
 		}
 	}
 	meta := checkpoint.BuildMetadata(p.id, j.graph.JobName, j.graph.MaxParallelism, par, p.snaps)
+	meta.FinishedSources = p.finished
 	// Record the module each WebAssembly operator runs after this
 	// checkpoint's barrier, so a restore runs the same versions.
 	c.jm.mu.Lock()

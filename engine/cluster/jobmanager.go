@@ -294,7 +294,11 @@ func (jm *JobManager) deploy(ctx context.Context, j *job) {
 			id := ExecutionID{Job: j.id, Vertex: v.ID, Subtask: i, Attempt: j.attempt}
 			j.tasks[id] = task.Created
 			j.placed[id] = j.slots[i]
-			deploys = append(deploys, task.Deployment{JobID: j.id, Graph: j.graph, Vertex: v, Subtask: i, Attempt: j.attempt, Checkpoint: settings, Restore: j.restore, Overrides: overrides})
+			d := task.Deployment{JobID: j.id, Graph: j.graph, Vertex: v, Subtask: i, Attempt: j.attempt, Checkpoint: settings, Restore: j.restore, Overrides: overrides}
+			if j.restore != nil && len(v.Inputs) == 0 && j.restore.Meta.SourceFinished(v.Head().Name, i, v.Parallelism) {
+				d.SourceFinished = true
+			}
+			deploys = append(deploys, d)
 		}
 	}
 	j.pending = len(deploys)

@@ -456,3 +456,46 @@ func TestRocksDBStatisticsInJobStatus(t *testing.T) {
 	}
 	t.Fatal("no RocksDB statistics in the job status")
 }
+
+// TestFinishedSourceIsNotReplayedAfterRestore: a bounded source ends early;
+// a later failure restores the job from a checkpoint taken after that. The
+// finished source must not read its input again (its records are already in
+// the restored state), or counts double.
+func TestFinishedSourceIsNotReplayedAfterRestore(t *testing.T) {
+	const short, long, keys = 2000, 30000, 7
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism: 1,
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 20 * time.Millisecond, Dir: t.TempDir()},
+		Restart:     &cluster.FixedDelay{Attempts: 2, Delay: 10 * time.Millisecond},
+	})
+	var c collector
+	var failed atomic.Bool
+	a := env.FromSource("short", func() (api.Source, error) { return &cpNumbers{n: short}, nil })
+	b := env.FromSource("long", func() (api.Source, error) { return &cpNumbers{n: long, pace: time.Millisecond}, nil }).
+		Map("fail-once", func(r *api.Record) error {
+			if string(r.Value) == "20000" && failed.CompareAndSwap(false, true) {
+				return errInjected
+			}
+			return nil
+		})
+	countPerKey(env, a.Union(b), keys, &c, -1)
+	if _, err := env.Execute(context.Background(), "finished-source"); err != nil {
+		t.Fatal(err)
+	}
+	if !failed.Load() {
+		t.Fatal("no failure injected")
+	}
+	counts := make([]int, keys)
+	for i := 0; i < short; i++ {
+		counts[i%keys]++
+	}
+	for i := 0; i < long; i++ {
+		counts[i%keys]++
+	}
+	var want []string
+	for k, n := range counts {
+		want = append(want, fmt.Sprintf("%d=%d", k, n))
+	}
+	sortStrings(want)
+	equal(t, c.sorted(), want)
+}

@@ -62,6 +62,9 @@ type Deployment struct {
 	Checkpoint *CheckpointSettings
 	// Restore is the checkpoint or savepoint to start from (nil: none).
 	Restore *checkpoint.Checkpoint
+	// SourceFinished marks a source subtask that had read all its input
+	// before the checkpoint it is restored from: it ends at once.
+	SourceFinished bool
 	// Overrides replace the constructors of some nodes (by node ID): the
 	// module version a hot-swap or a restored checkpoint says to run.
 	Overrides map[int]func() (api.Operator, error)
@@ -373,6 +376,13 @@ func (t *Task) runSource() error {
 	var wake <-chan struct{}
 	if w, ok := t.source.(api.Waker); ok {
 		wake = w.Wake()
+	}
+	if t.d.SourceFinished {
+		t.log.Info("source had finished before the checkpoint; not reading again")
+		if err := t.advanceWatermark(api.MaxWatermark); err != nil {
+			return err
+		}
+		return t.finish()
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
