@@ -82,72 +82,61 @@ pub fn format_i64(v: i64, buf: &mut [u8; MAX_I64_LEN]) -> &[u8] {
     &buf[i..]
 }
 
-const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
-
-/// Appends `v` in decimal to `out`.
-///
-/// Written for wasm32, which has no 64-bit multiply-high: a u64 division by
-/// 10 is a real division instruction, while a u32 division by a constant is
-/// a cheap multiply and shift. So the number is cut into 8-digit u32 chunks
-/// with at most two u64 divisions, and the digits go straight into the
-/// vector's spare capacity (a stack buffer would cost a memory.copy).
+/// Appends `v` in decimal to `out`, writing the digits straight into the
+/// vector's spare capacity (a stack buffer would cost a memory.copy on
+/// wasm32).
 pub fn append_i64(out: &mut Vec<u8>, v: i64) {
     let neg = v < 0;
     let mut m = v.unsigned_abs();
-    let mut chunks = [0u32; 3];
-    let mut nchunks = 0;
-    while m > u32::MAX as u64 {
-        let q = m / 100_000_000;
-        chunks[nchunks] = (m - q * 100_000_000) as u32;
-        nchunks += 1;
-        m = q;
+    let mut digits = 1;
+    while digits < 20 && m >= POW10[digits] {
+        digits += 1;
     }
-    let top = m as u32;
-    let mut top_digits = 1;
-    while top_digits < 10 && top >= POW10[top_digits] {
-        top_digits += 1;
-    }
-    let n = neg as usize + top_digits + 8 * nchunks;
+    let n = neg as usize + digits;
     out.reserve(n);
     let len = out.len();
     // SAFETY: reserve(n) made room for n more bytes; all n are written
     // before the length covers them.
     unsafe {
-        let mut p = out.as_mut_ptr().add(len);
-        if neg {
-            *p = b'-';
-            p = p.add(1);
+        let start = out.as_mut_ptr().add(len);
+        let mut p = start.add(n);
+        loop {
+            p = p.sub(1);
+            *p = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
         }
-        write_digits(p, top, top_digits);
-        p = p.add(top_digits);
-        while nchunks > 0 {
-            nchunks -= 1;
-            write_digits(p, chunks[nchunks], 8);
-            p = p.add(8);
+        if neg {
+            *start = b'-';
         }
         out.set_len(len + n);
     }
 }
 
-/// Writes the low `d` decimal digits of `x`, zero-padded, at `p`.
-#[inline]
-unsafe fn write_digits(p: *mut u8, mut x: u32, d: usize) {
-    let mut i = d;
-    while i > 0 {
-        i -= 1;
-        let q = div10(x);
-        *p.add(i) = b'0' + (x - q * 10) as u8;
-        x = q;
-    }
-}
-
-/// `x / 10` as a multiply and shift, exact for every u32. LLVM leaves
-/// divisions by constants to the WebAssembly engine, and wazero emits a
-/// real division instruction.
-#[inline(always)]
-fn div10(x: u32) -> u32 {
-    ((x as u64 * 0xCCCC_CCCD) >> 35) as u32
-}
+const POW10: [u64; 20] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000,
+];
 
 #[cfg(test)]
 mod tests {
@@ -180,21 +169,6 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_i64(input.as_bytes()), *want, "parse_i64({:?})", input);
-        }
-    }
-
-    #[test]
-    fn div10_is_exact() {
-        let mut x: u32 = 0;
-        loop {
-            assert_eq!(div10(x), x / 10, "{}", x);
-            match x.checked_add(9_973) {
-                Some(n) => x = n,
-                None => break,
-            }
-        }
-        for x in [u32::MAX, u32::MAX - 1, 9, 10, 11, 99_999_999, 100_000_000] {
-            assert_eq!(div10(x), x / 10, "{}", x);
         }
     }
 
