@@ -1,0 +1,42 @@
+// Package nexmark is Freshet's Nexmark benchmark suite: the queries as
+// Freshet jobs, a runner that measures them, a hand-written Go program per
+// query that bounds what any engine can do on this machine (the limit), and
+// the report (a Markdown table and an SVG plot).
+//
+// # Queries
+//
+// Each query is a job file under queries/ (embedded in the package), written
+// after the Nexmark project's SQL for Flink and run by the same engine code
+// as any job file: the nexmark source, built-in operators (filter, join,
+// json-extract, watermarks, window, avg), WebAssembly modules for q1 and q2,
+// and a few operators this package registers for what is Nexmark-specific
+// user logic (see Register):
+//
+//   - nexmark-view: the nexmark project's person, auction and bid views over
+//     the source's binary events: keeps one kind, projects columns to JSON or
+//     CSV and sets the record key. It is chained to the source, so it also
+//     stamps the latency markers the probe sink reads.
+//   - top: keyed, keeps per key and timestamp the records with the largest
+//     value of a field and emits them when the watermark passes (q5's hottest
+//     auctions per window, q7's highest bids).
+//   - window-top: the local (per subtask) half of q7's two-phase maximum per
+//     tumbling window.
+//   - closing-price: q4's join of an auction with its bids, emitting the
+//     highest bid within the auction's lifetime when it expires.
+//   - new-users: q8's window join of persons and the auctions they opened,
+//     over the engine's window join (engine/windows).
+//   - nexmark-probe (sink): counts results and samples their latency.
+//
+// Queries documents which query does what and how it departs from the SQL.
+//
+// # Measuring
+//
+// Run executes queries on an in-process cluster and reports, per query,
+// throughput (events/s, and events/s per core of process CPU time from
+// getrusage), latency percentiles, peak RSS (VmHWM), checkpoint sizes, and
+// the ratio to the limit measured in the same run. docs/nexmark.md explains
+// every figure and what dominates each query.
+//
+//	freshet bench nexmark --query q5 --events 10000000 --parallelism 2
+//	make bench-nexmark
+package nexmark

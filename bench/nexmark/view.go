@@ -1,0 +1,312 @@
+package nexmark
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/connectors/nexmark"
+	"github.com/freshet/freshet/engine/onerror"
+	"github.com/freshet/freshet/engine/operators/jsonpath"
+	"github.com/freshet/freshet/engine/params"
+	"github.com/freshet/freshet/engine/registry"
+)
+
+// ErrNotBinary is the category of records nexmark-view cannot read: they
+// are not events of the nexmark source's binary format.
+var ErrNotBinary = fmt.Errorf("%w: not a binary nexmark event (set format: binary on the nexmark source)", onerror.ErrMalformed)
+
+// column is one column of a view: an integer or a string of the event.
+type column struct {
+	name string
+	str  bool
+	get  func(ev *nexmark.Event) (int64, []byte)
+}
+
+// typeColumn is the pseudo-column `type`: the view's name, as the source's
+// JSON format spells it, so a union of views can tell its records apart.
+const typeColumn = "type"
+
+// columns lists each view's columns in the nexmark project's order.
+var columns = map[nexmark.Kind][]column{
+	nexmark.KindPerson: {
+		{"id", false, func(e *nexmark.Event) (int64, []byte) { return e.Person.ID, nil }},
+		{"name", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Person.Name }},
+		{"emailAddress", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Person.EmailAddress }},
+		{"creditCard", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Person.CreditCard }},
+		{"city", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Person.City }},
+		{"state", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Person.State }},
+		{"dateTime", false, func(e *nexmark.Event) (int64, []byte) { return e.Person.DateTime, nil }},
+		{"extra", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Person.Extra }},
+	},
+	nexmark.KindAuction: {
+		{"id", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.ID, nil }},
+		{"itemName", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Auction.ItemName }},
+		{"description", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Auction.Description }},
+		{"initialBid", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.InitialBid, nil }},
+		{"reserve", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.Reserve, nil }},
+		{"dateTime", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.DateTime, nil }},
+		{"expires", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.Expires, nil }},
+		{"seller", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.Seller, nil }},
+		{"category", false, func(e *nexmark.Event) (int64, []byte) { return e.Auction.Category, nil }},
+		{"extra", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Auction.Extra }},
+	},
+	nexmark.KindBid: {
+		{"auction", false, func(e *nexmark.Event) (int64, []byte) { return e.Bid.Auction, nil }},
+		{"bidder", false, func(e *nexmark.Event) (int64, []byte) { return e.Bid.Bidder, nil }},
+		{"price", false, func(e *nexmark.Event) (int64, []byte) { return e.Bid.Price, nil }},
+		{"channel", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Bid.Channel }},
+		{"url", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Bid.URL }},
+		{"dateTime", false, func(e *nexmark.Event) (int64, []byte) { return e.Bid.DateTime, nil }},
+		{"extra", true, func(e *nexmark.Event) (int64, []byte) { return 0, e.Bid.Extra }},
+	},
+}
+
+func kindColumn(k nexmark.Kind) column {
+	name := []byte(k.String())
+	return column{typeColumn, true, func(*nexmark.Event) (int64, []byte) { return 0, name }}
+}
+
+func findColumn(k nexmark.Kind, name string) (column, bool) {
+	if name == typeColumn {
+		return kindColumn(k), true
+	}
+	for _, c := range columns[k] {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return column{}, false
+}
+
+func columnNames(k nexmark.Kind) string {
+	names := []string{typeColumn}
+	for _, c := range columns[k] {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// viewConfig is a validated nexmark-view.
+type viewConfig struct {
+	kind    nexmark.Kind
+	cols    []column
+	key     *column
+	csv     bool
+	onError onerror.Policy
+}
+
+// buildView reads a nexmark-view node:
+//
+//   - name: bids
+//     type: nexmark-view
+//     view: bid                     # person | auction | bid
+//     columns: [auction, price]     # default: every column, in the view's order
+//     key: auction                  # optional: an integer column, the record key (decimal)
+//     format: json                  # json: {"auction":1007,"price":2139}; csv: 1007,2139
+func buildView(probe *Probe) registry.OperatorBuilder {
+	return func(p *params.Params) (registry.Operator, error) {
+		var cfg viewConfig
+		switch p.Enum("view", "", "person", "auction", "bid") {
+		case "person":
+			cfg.kind = nexmark.KindPerson
+		case "auction":
+			cfg.kind = nexmark.KindAuction
+		case "bid":
+			cfg.kind = nexmark.KindBid
+		default:
+			p.Required("view")
+		}
+		if p.Has("columns") {
+			for _, name := range p.StringList("columns") {
+				c, ok := findColumn(cfg.kind, name)
+				if !ok {
+					p.Errorf("columns", "the %s view has no column %q (columns: %s)", cfg.kind, name, columnNames(cfg.kind))
+					continue
+				}
+				cfg.cols = append(cfg.cols, c)
+			}
+			if len(cfg.cols) == 0 && p.Err() == nil {
+				p.Errorf("columns", "is empty; leave it out for every column")
+			}
+		} else {
+			cfg.cols = columns[cfg.kind]
+		}
+		if p.Has("key") {
+			name := p.String("key", "")
+			c, ok := findColumn(cfg.kind, name)
+			switch {
+			case !ok:
+				p.Errorf("key", "the %s view has no column %q (columns: %s)", cfg.kind, name, columnNames(cfg.kind))
+			case c.str:
+				p.Errorf("key", "column %q is a string; key by an integer column", name)
+			default:
+				cfg.key = &c
+			}
+		}
+		cfg.csv = p.Enum("format", "json", "json", "csv") == "csv"
+		cfg.onError = onerror.FromParams(p, "")
+		if err := p.Err(); err != nil {
+			return registry.Operator{}, err
+		}
+		return registry.Operator{New: func() (api.Operator, error) { return &view{cfg: cfg, probe: probe}, nil }}, nil
+	}
+}
+
+// StampHeader is the header a nexmark-view puts on the records it stamps
+// for latency: the wall-clock time it emitted them, as 8 bytes of Unix
+// nanoseconds (big-endian).
+const StampHeader = "nexmark-emitted"
+
+// view is one subtask of nexmark-view. It reads each event's first byte
+// (its kind) before decoding, so events of other views cost a byte
+// comparison.
+type view struct {
+	api.BaseOperator
+	cfg   viewConfig
+	probe *Probe
+
+	bad      *onerror.Handler
+	ev       nexmark.Event
+	key, buf []byte
+	stamp    [1]api.Header
+	stampBuf [8]byte
+	rec      api.Record
+	n        int64 // rows emitted, for stamping every probe.stampEvery-th
+	log      *emitLog
+}
+
+func (v *view) Open(ctx api.Context) error {
+	bad, err := v.cfg.onError.NewHandler(ctx)
+	if err != nil {
+		return fmt.Errorf("nexmark-view %q: %w", ctx.OperatorName(), err)
+	}
+	v.bad = bad
+	v.stamp[0].Key = []byte(StampHeader)
+	if v.probe != nil {
+		v.log = v.probe.emitLog(ctx.OperatorName(), ctx.Subtask())
+	}
+	return nil
+}
+
+func (v *view) Close() error { return v.bad.Close() }
+
+func (v *view) ProcessBatch(in *api.Batch, out api.Output) error {
+	maxTS := int64(api.MinWatermark)
+	for i := range in.Records {
+		r := &in.Records[i]
+		maxTS = max(maxTS, r.Timestamp)
+		if len(r.Value) == 0 || r.Value[0] > byte(nexmark.KindBid) {
+			if err := v.bad.Handle(position(r), r.Value, ErrNotBinary); err != nil {
+				return err
+			}
+			continue
+		}
+		if nexmark.Kind(r.Value[0]) != v.cfg.kind {
+			continue
+		}
+		if err := nexmark.DecodeBinary(r.Value, &v.ev); err != nil {
+			if err := v.bad.Handle(position(r), r.Value, fmt.Errorf("%w: %w", onerror.ErrMalformed, err)); err != nil {
+				return err
+			}
+			continue
+		}
+		v.emit(r, out)
+	}
+	if v.log != nil && len(in.Records) > 0 {
+		v.log.add(maxTS, time.Now().UnixNano())
+	}
+	return nil
+}
+
+func (v *view) emit(r *api.Record, out api.Output) {
+	v.buf = v.buf[:0]
+	if v.cfg.csv {
+		for i, c := range v.cfg.cols {
+			if i > 0 {
+				v.buf = append(v.buf, ',')
+			}
+			n, s := c.get(&v.ev)
+			if c.str {
+				v.buf = appendCSV(v.buf, s)
+			} else {
+				v.buf = strconv.AppendInt(v.buf, n, 10)
+			}
+		}
+	} else {
+		v.buf = append(v.buf, '{')
+		for i, c := range v.cfg.cols {
+			if i > 0 {
+				v.buf = append(v.buf, ',')
+			}
+			v.buf = append(v.buf, '"')
+			v.buf = append(v.buf, c.name...)
+			v.buf = append(v.buf, '"', ':')
+			n, s := c.get(&v.ev)
+			if c.str {
+				v.buf = jsonpath.AppendString(v.buf, s)
+			} else {
+				v.buf = strconv.AppendInt(v.buf, n, 10)
+			}
+		}
+		v.buf = append(v.buf, '}')
+	}
+	v.rec = api.Record{Value: v.buf, Timestamp: r.Timestamp, Headers: r.Headers}
+	if v.cfg.key != nil {
+		n, _ := v.cfg.key.get(&v.ev)
+		v.key = strconv.AppendInt(v.key[:0], n, 10)
+		v.rec.Key = v.key
+	}
+	v.n++
+	if v.probe != nil && v.probe.stampEvery > 0 && v.n%v.probe.stampEvery == 0 {
+		binary.BigEndian.PutUint64(v.stampBuf[:], uint64(time.Now().UnixNano()))
+		v.stamp[0].Value = v.stampBuf[:]
+		v.rec.Headers = v.stamp[:]
+	}
+	out.Emit(&v.rec)
+	v.rec = api.Record{}
+}
+
+// appendCSV appends s as a CSV field, quoted as in RFC 4180 when it holds a
+// comma, a quote or a line break.
+func appendCSV(dst, s []byte) []byte {
+	quote := false
+	for _, c := range s {
+		if c == ',' || c == '"' || c == '\n' || c == '\r' {
+			quote = true
+			break
+		}
+	}
+	if !quote {
+		return append(dst, s...)
+	}
+	dst = append(dst, '"')
+	for _, c := range s {
+		if c == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
+}
+
+// position names a record in a bad-record report.
+func position(r *api.Record) string {
+	if r.HasTimestamp() {
+		return "event at " + strconv.FormatInt(r.Timestamp, 10)
+	}
+	return "event"
+}
+
+// stampOf returns the stamp a nexmark-view put on r.
+func stampOf(r *api.Record) (int64, bool) {
+	for _, h := range r.Headers {
+		if len(h.Value) == 8 && string(h.Key) == StampHeader {
+			return int64(binary.BigEndian.Uint64(h.Value)), true
+		}
+	}
+	return 0, false
+}
