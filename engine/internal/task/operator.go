@@ -31,7 +31,7 @@ type opRuntime struct {
 	backend state.Backend
 	timers  *timerService
 	opened  bool
-	swap    api.Operator // prepared new version (hot-swap), nil when none
+	swap    api.Operator        // prepared new version (hot-swap), nil when none
 	uploads checkpoint.Uploader // native snapshot files in storage (native.go)
 
 	ticker    api.Ticker
