@@ -39,7 +39,8 @@ func Load(path string) (*Spec, error) {
 // Parse parses a spec; file names it in messages. The error joins every
 // mistake found (at most maxErrors), each a *SyntaxError.
 func Parse(file string, data []byte) (s *Spec, err error) {
-	p := &parser{file: file, budget: maxNodes}
+	budget := max(minNodes, nodesPerByte*len(data))
+	p := &parser{file: file, budget: budget, maxBudget: budget}
 	if len(data) > MaxFileSize {
 		p.failAt(0, 0, "the spec is %d bytes or more; the limit is %d", len(data), MaxFileSize)
 		return nil, p.err()
@@ -60,15 +61,19 @@ func Parse(file string, data []byte) (s *Spec, err error) {
 	return s, nil
 }
 
+// The values visited while parsing, counting an alias each time it is
+// followed, are bounded by the file's size, so that aliases cannot make a
+// small file expand into a huge spec.
 const (
-	maxErrors = 20
-	maxNodes  = 1 << 20 // nodes visited, counting aliases each time (alias bombs)
+	maxErrors    = 20
+	minNodes     = 1 << 16
+	nodesPerByte = 8
 )
 
 type parser struct {
-	file   string
-	errs   []error
-	budget int
+	file              string
+	errs              []error
+	budget, maxBudget int
 }
 
 func (p *parser) err() error {
@@ -151,7 +156,7 @@ func (p *parser) node(n *yaml.Node) *yaml.Node {
 	}
 	p.budget--
 	if p.budget == 0 {
-		p.fail(n, "the spec has more than %d values (aliases expanding too much?)", maxNodes)
+		p.fail(n, "aliases expand the spec too much (more than %d values)", p.maxBudget)
 	}
 	return n
 }
@@ -373,11 +378,20 @@ func (p *parser) bytesOf(n *yaml.Node, what string) (bytesValue, bool) {
 	return bytesValue{b: b, enc: enc}, true
 }
 
+// maxDepth bounds the nesting of values written as JSON (an alias inside
+// the value it names would nest forever).
+const maxDepth = 100
+
 // appendJSON encodes a YAML value as compact JSON, keeping mapping order.
-func (p *parser) appendJSON(dst []byte, n *yaml.Node) ([]byte, error) {
+func (p *parser) appendJSON(dst []byte, n *yaml.Node) ([]byte, error) { return p.appendJSONAt(dst, n, 0) }
+
+func (p *parser) appendJSONAt(dst []byte, n *yaml.Node, depth int) ([]byte, error) {
 	n = p.node(n)
-	if p.exhausted() {
+	switch {
+	case p.exhausted():
 		return dst, errors.New("too many values")
+	case depth > maxDepth:
+		return dst, fmt.Errorf("nested more than %d levels deep (an alias inside the value it names?)", maxDepth)
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -393,7 +407,7 @@ func (p *parser) appendJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 			kb, _ := json.Marshal(k.Value)
 			dst = append(append(dst, kb...), ':')
 			var err error
-			if dst, err = p.appendJSON(dst, n.Content[i+1]); err != nil {
+			if dst, err = p.appendJSONAt(dst, n.Content[i+1], depth+1); err != nil {
 				return dst, err
 			}
 		}
@@ -405,7 +419,7 @@ func (p *parser) appendJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = p.appendJSON(dst, e); err != nil {
+			if dst, err = p.appendJSONAt(dst, e, depth+1); err != nil {
 				return dst, err
 			}
 		}

@@ -137,6 +137,8 @@ cases:
 		{"duplicate field", "cases: []\ncases: []\n", []string{
 			"s.yaml:1:1: cases: the list is empty",
 			`s.yaml:2:1: spec: field "cases" is given twice (first at line 1)`}},
+		{"alias inside itself", "config: &a {x: *a}\ncases: [{name: a, open-error: x}]\n", []string{
+			"s.yaml:1:9: config: nested more than 100 levels deep (an alias inside the value it names?)"}},
 		{"alias bomb", aliasBomb(), []string{"spec: expected"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +151,7 @@ cases:
 			}
 			got := strings.Split(err.Error(), "\n")
 			if tc.name == "alias bomb" {
-				if !strings.Contains(err.Error(), "more than") {
+				if !strings.Contains(err.Error(), "aliases expand the spec too much") {
 					t.Fatalf("got %v", err)
 				}
 				return
