@@ -383,7 +383,9 @@ func (p *parser) bytesOf(n *yaml.Node, what string) (bytesValue, bool) {
 const maxDepth = 100
 
 // appendJSON encodes a YAML value as compact JSON, keeping mapping order.
-func (p *parser) appendJSON(dst []byte, n *yaml.Node) ([]byte, error) { return p.appendJSONAt(dst, n, 0) }
+func (p *parser) appendJSON(dst []byte, n *yaml.Node) ([]byte, error) {
+	return p.appendJSONAt(dst, n, 0)
+}
 
 func (p *parser) appendJSONAt(dst []byte, n *yaml.Node, depth int) ([]byte, error) {
 	n = p.node(n)
