@@ -704,14 +704,14 @@ func (p *parser) step(n *yaml.Node, path string, kind abi.OperatorKind) (step, b
 	if f, ok := fs["output"]; ok {
 		checks++
 		recs := p.expectedRecords(f.val, path+": output")
-		st.output, st.outLine = &recs, f.key.Line
+		st.output = &recs
 	}
 	if f, ok := fs["side-outputs"]; ok {
 		checks++
 		where := path + ": side-outputs"
 		if order, sf, ok := p.fields(f.val, where, p.keysOf(f.val)...); ok {
 			for _, tag := range order {
-				st.sides = append(st.sides, sideExpect{tag: tag, line: sf[tag].key.Line,
+				st.sides = append(st.sides, sideExpect{tag: tag,
 					recs: p.expectedRecords(sf[tag].val, where+"."+tag)})
 			}
 		}
@@ -737,7 +737,7 @@ func (p *parser) step(n *yaml.Node, path string, kind abi.OperatorKind) (step, b
 		if order, cf, ok := p.fields(f.val, where, p.keysOf(f.val)...); ok {
 			for _, name := range order {
 				n, _ := p.integer(cf[name].val, where+"."+name, nil)
-				st.counters = append(st.counters, counterExpect{line: cf[name].key.Line, name: name, n: n})
+				st.counters = append(st.counters, counterExpect{name: name, n: n})
 			}
 		}
 	}
@@ -750,7 +750,7 @@ func (p *parser) step(n *yaml.Node, path string, kind abi.OperatorKind) (step, b
 				ts = append(ts, tm)
 			}
 		}
-		st.timers, st.timerLine = &ts, f.key.Line
+		st.timers = &ts
 	}
 	_, hasErr := fs["error"]
 	_, hasKind := fs["error-kind"]
@@ -797,13 +797,9 @@ func (p *parser) keysOf(n *yaml.Node) []string {
 func (p *parser) errorExpect(msg, kind *yaml.Node, what string) *errorExpect {
 	e := &errorExpect{}
 	if msg != nil {
-		e.line = msg.Line
 		e.msg, _ = p.str(msg, what)
 	}
 	if kind != nil {
-		if e.line == 0 {
-			e.line = kind.Line
-		}
 		if name, ok := p.str(kind, what+": error-kind"); ok {
 			for _, k := range errorKinds {
 				if k.name == name {
@@ -916,7 +912,7 @@ func (p *parser) expectedRecords(n *yaml.Node, what string) []recordMatch {
 }
 
 func (p *parser) recordMatch(n *yaml.Node, what string) (recordMatch, bool) {
-	rm := recordMatch{line: n.Line}
+	var rm recordMatch
 	if n.Kind == yaml.ScalarNode {
 		v, ok := p.bytesOf(n, what)
 		rm.value = &v
@@ -946,7 +942,7 @@ func (p *parser) recordMatch(n *yaml.Node, what string) (recordMatch, bool) {
 }
 
 func (p *parser) stateExpect(n *yaml.Node, what string) (stateExpect, bool) {
-	se := stateExpect{line: n.Line}
+	var se stateExpect
 	_, fs, ok := p.fields(n, what, "key", "name", "value", "absent", "list", "map")
 	if !ok {
 		return se, false

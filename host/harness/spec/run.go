@@ -100,7 +100,9 @@ func runCase(ctx context.Context, file string, m *host.Module, c *Case) (res Cas
 	}()
 	err = r.h.Open()
 	if c.openError != nil {
-		r.checkError(nil, c.openError, err, "opening the function")
+		if msg := errorMismatch(c.openError, err, "opening the function"); msg != "" {
+			r.fail("%s", msg)
+		}
 		return res
 	}
 	if err != nil {
@@ -167,7 +169,9 @@ func (r *caseRun) runStep(i int, st *step) bool {
 		err = r.agg.merge(st.mergeSrc, st.mergeDst)
 	}
 	if st.err != nil {
-		r.checkError(&stepRef{i, st}, st.err, err, "the step")
+		if msg := errorMismatch(st.err, err, "the step"); msg != "" {
+			r.failStep(i, st, "%s", msg)
+		}
 	} else if err != nil {
 		r.failStep(i, st, "unexpected error (the case stops here): %v", err)
 		return false
@@ -207,27 +211,15 @@ func (r *caseRun) runStep(i int, st *step) bool {
 	return true
 }
 
-type stepRef struct {
-	i  int
-	st *step
-}
-
-func (r *caseRun) checkError(at *stepRef, want *errorExpect, got error, what string) {
-	fail := func(format string, args ...any) {
-		if at == nil {
-			r.fail(format, args...)
-		} else {
-			r.failStep(at.i, at.st, format, args...)
-		}
-	}
+// errorMismatch says how got differs from the expected error, or "".
+func errorMismatch(want *errorExpect, got error, what string) string {
 	switch {
 	case got == nil:
-		fail("expected %s to fail with %s; it succeeded", what, want)
-	case want.kind != nil && !errors.Is(got, want.kind):
-		fail("expected %s to fail with %s; it failed with: %v", what, want, got)
-	case !strings.Contains(got.Error(), want.msg):
-		fail("expected %s to fail with %s; it failed with: %v", what, want, got)
+		return fmt.Sprintf("expected %s to fail with %s; it succeeded", what, want)
+	case want.kind != nil && !errors.Is(got, want.kind), !strings.Contains(got.Error(), want.msg):
+		return fmt.Sprintf("expected %s to fail with %s; it failed with: %v", what, want, got)
 	}
+	return ""
 }
 
 func (e *errorExpect) String() string {

@@ -105,15 +105,13 @@ type step struct {
 	mergeSrc []byte
 	mergeDst []byte
 
-	output    *[]recordMatch
-	outLine   int
-	anyOrder  bool
-	sides     []sideExpect
-	state     []stateExpect
-	counters  []counterExpect
-	timers    *[]timerMatch
-	timerLine int
-	err       *errorExpect
+	output   *[]recordMatch
+	anyOrder bool
+	sides    []sideExpect
+	state    []stateExpect
+	counters []counterExpect
+	timers   *[]timerMatch
+	err      *errorExpect
 }
 
 // bytesValue is an expected (or input) byte string and how the spec wrote
@@ -125,7 +123,6 @@ type bytesValue struct {
 
 // recordMatch is an expected record; unset fields are not compared.
 type recordMatch struct {
-	line       int
 	key, value *bytesValue
 	ts         *int64
 	headers    *[]headerMatch
@@ -138,12 +135,10 @@ type headerMatch struct {
 
 type sideExpect struct {
 	tag  string
-	line int
 	recs []recordMatch
 }
 
 type stateExpect struct {
-	line   int
 	key    []byte
 	name   string
 	kind   api.StateKind
@@ -159,7 +154,6 @@ type mapEntry struct {
 }
 
 type counterExpect struct {
-	line int
 	name string
 	n    int64
 }
@@ -171,7 +165,6 @@ type timerMatch struct {
 }
 
 type errorExpect struct {
-	line     int
 	msg      string // substring of the error's message ("" any)
 	kind     error  // host error category (nil: any)
 	kindName string
