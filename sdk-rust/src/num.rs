@@ -13,11 +13,34 @@ pub const MAX_I64_LEN: usize = 20;
 ///
 /// Returns `None` for anything else, including values outside the `i64`
 /// range and more than 19 digits (even with leading zeros).
-#[inline]
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    match parse_i64_prefix(b) {
-        Some((v, n)) if n == b.len() => Some(v),
-        _ => None,
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    // 19 digits stay below 10^19 < 2^64, so a u64 cannot overflow; the range
+    // check comes once at the end. (Checked i64 multiplication would cost a
+    // 128-bit library call per digit on wasm32.)
+    let mut m: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        m = m * 10 + d as u64;
+    }
+    if neg {
+        if m > 1 << 63 {
+            return None;
+        }
+        Some((m as i64).wrapping_neg())
+    } else if m > i64::MAX as u64 {
+        None
+    } else {
+        Some(m as i64)
     }
 }
 
@@ -25,40 +48,11 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 /// the number of bytes it took; what follows is the caller's business (a
 /// separator, say). `None` when `b` does not start with one, or when the
 /// digits run to more than 19 or out of the `i64` range.
-#[inline]
 pub fn parse_i64_prefix(b: &[u8]) -> Option<(i64, usize)> {
-    let neg = b.first() == Some(&b'-');
-    let start = neg as usize;
-    // 19 digits stay below 10^19 < 2^64, so a u64 cannot overflow; the range
-    // check comes once at the end. (Checked i64 multiplication would cost a
-    // 128-bit library call per digit on wasm32.)
-    let mut m: u64 = 0;
-    let mut i = start;
-    while let Some(&c) = b.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        if i - start == 19 {
-            return None;
-        }
-        m = m * 10 + d as u64;
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    let v = if neg {
-        if m > 1 << 63 {
-            return None;
-        }
-        (m as i64).wrapping_neg()
-    } else if m > i64::MAX as u64 {
-        return None;
-    } else {
-        m as i64
-    };
-    Some((v, i))
+    let start = (b.first() == Some(&b'-')) as usize;
+    let run = b[start..].iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len() - start);
+    let n = start + run;
+    parse_i64(&b[..n]).map(|v| (v, n))
 }
 
 /// Writes `v` in decimal into `buf` and returns the written bytes (a suffix
@@ -82,61 +76,72 @@ pub fn format_i64(v: i64, buf: &mut [u8; MAX_I64_LEN]) -> &[u8] {
     &buf[i..]
 }
 
-/// Appends `v` in decimal to `out`, writing the digits straight into the
-/// vector's spare capacity (a stack buffer would cost a memory.copy on
-/// wasm32).
+const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+
+/// Appends `v` in decimal to `out`.
+///
+/// Written for wasm32, which has no 64-bit multiply-high: a u64 division by
+/// 10 is a real division instruction, while a u32 division by a constant is
+/// a cheap multiply and shift. So the number is cut into 8-digit u32 chunks
+/// with at most two u64 divisions, and the digits go straight into the
+/// vector's spare capacity (a stack buffer would cost a memory.copy).
 pub fn append_i64(out: &mut Vec<u8>, v: i64) {
     let neg = v < 0;
     let mut m = v.unsigned_abs();
-    let mut digits = 1;
-    while digits < 20 && m >= POW10[digits] {
-        digits += 1;
+    let mut chunks = [0u32; 3];
+    let mut nchunks = 0;
+    while m > u32::MAX as u64 {
+        let q = m / 100_000_000;
+        chunks[nchunks] = (m - q * 100_000_000) as u32;
+        nchunks += 1;
+        m = q;
     }
-    let n = neg as usize + digits;
+    let top = m as u32;
+    let mut top_digits = 1;
+    while top_digits < 10 && top >= POW10[top_digits] {
+        top_digits += 1;
+    }
+    let n = neg as usize + top_digits + 8 * nchunks;
     out.reserve(n);
     let len = out.len();
     // SAFETY: reserve(n) made room for n more bytes; all n are written
     // before the length covers them.
     unsafe {
-        let start = out.as_mut_ptr().add(len);
-        let mut p = start.add(n);
-        loop {
-            p = p.sub(1);
-            *p = b'0' + (m % 10) as u8;
-            m /= 10;
-            if m == 0 {
-                break;
-            }
-        }
+        let mut p = out.as_mut_ptr().add(len);
         if neg {
-            *start = b'-';
+            *p = b'-';
+            p = p.add(1);
+        }
+        write_digits(p, top, top_digits);
+        p = p.add(top_digits);
+        while nchunks > 0 {
+            nchunks -= 1;
+            write_digits(p, chunks[nchunks], 8);
+            p = p.add(8);
         }
         out.set_len(len + n);
     }
 }
 
-const POW10: [u64; 20] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-    10_000_000_000,
-    100_000_000_000,
-    1_000_000_000_000,
-    10_000_000_000_000,
-    100_000_000_000_000,
-    1_000_000_000_000_000,
-    10_000_000_000_000_000,
-    100_000_000_000_000_000,
-    1_000_000_000_000_000_000,
-    10_000_000_000_000_000_000,
-];
+/// Writes the low `d` decimal digits of `x`, zero-padded, at `p`.
+#[inline]
+unsafe fn write_digits(p: *mut u8, mut x: u32, d: usize) {
+    let mut i = d;
+    while i > 0 {
+        i -= 1;
+        let q = div10(x);
+        *p.add(i) = b'0' + (x - q * 10) as u8;
+        x = q;
+    }
+}
+
+/// `x / 10` as a multiply and shift, exact for every u32. LLVM leaves
+/// divisions by constants to the WebAssembly engine, and wazero emits a
+/// real division instruction.
+#[inline(always)]
+fn div10(x: u32) -> u32 {
+    ((x as u64 * 0xCCCC_CCCD) >> 35) as u32
+}
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +174,21 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_i64(input.as_bytes()), *want, "parse_i64({:?})", input);
+        }
+    }
+
+    #[test]
+    fn div10_is_exact() {
+        let mut x: u32 = 0;
+        loop {
+            assert_eq!(div10(x), x / 10, "{}", x);
+            match x.checked_add(9_973) {
+                Some(n) => x = n,
+                None => break,
+            }
+        }
+        for x in [u32::MAX, u32::MAX - 1, 9, 10, 11, 99_999_999, 100_000_000] {
+            assert_eq!(div10(x), x / 10, "{}", x);
         }
     }
 

@@ -7,24 +7,14 @@ use freshet_sdk::{num, Emitted, Error, FilterFunction, MapOutput, Module, OpenCo
 /// One bid: auction, bidder, price, dateTime.
 pub type Bid = [i64; 4];
 
-/// Reads exactly four decimal integers separated by single commas, in one
-/// pass over the bytes.
+/// Reads exactly four decimal integers separated by single commas.
 pub fn parse_bid(v: &[u8]) -> Option<Bid> {
     let mut f = [0i64; 4];
-    let mut rest = v;
-    for (i, x) in f.iter_mut().enumerate() {
-        let (n, used) = num::parse_i64_prefix(rest)?;
-        *x = n;
-        rest = &rest[used..];
-        if i < 3 {
-            rest = rest.strip_prefix(b",")?;
-        }
+    let mut fields = v.splitn(4, |&b| b == b',');
+    for x in f.iter_mut() {
+        *x = num::parse_i64(fields.next()?)?;
     }
-    if rest.is_empty() {
-        Some(f)
-    } else {
-        None
-    }
+    Some(f)
 }
 
 fn invalid_bid() -> Error {
