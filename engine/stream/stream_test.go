@@ -275,7 +275,7 @@ func TestBackPressureBoundsMemory(t *testing.T) {
 type sleepy struct{ api.BaseOperator }
 
 func (s *sleepy) ProcessBatch(in *api.Batch, out api.Output) error {
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // far slower than the source, even under -race
 	return nil
 }
 
