@@ -123,6 +123,8 @@ func TestBuildErrors(t *testing.T) {
 			"has no standard library for wasm32-unknown-unknown", "Debian package libstd-rust-dev-wasm32"}},
 		{"Go compile error", []string{"build", badGo, "-o", filepath.Join(tmp, "out", "bad.wasm")}, 1, []string{
 			"freshet build: building " + badGo + ": go build", "exit status 1\n", "undefined: undefinedThing"}},
+		{"Go compile error, compiler output streamed", []string{"build", "-v", badGo, "-o", filepath.Join(tmp, "out", "bad.wasm")}, 1, []string{
+			"undefined: undefinedThing\nfreshet build: building " + badGo + ": go build"}},
 		{"Rust compile error", []string{"build", badRust, "-o", filepath.Join(tmp, "out", "bad.wasm")}, 1, []string{
 			"freshet build: building " + badRust + ": ", "cargo build", "mismatched types"}},
 		{"not built with an SDK", []string{"build", noSDK, "-o", filepath.Join(tmp, "out", "nosdk.wasm")}, 1, []string{
