@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/freshet/freshet/engine/api"
@@ -54,29 +55,26 @@ var (
 // open auctions, where the SQL's regular join keeps every auction and bid
 // for ever; the final results are the same.
 //
-// State: value "auction" of 33 bytes (dateTime, expires, category, a flag
-// and the highest price, big-endian), list "pending" of 16-byte entries
-// (time, price). Timers: the expiry in namespace "c", a pending bid's time
-// in namespace "p".
+// State, all value states (point reads and writes: RocksDB iterators over
+// the tombstones of cleared keys are slow): "auction", 33 bytes (dateTime,
+// expires, category, a flag and the highest price, big-endian); "pending",
+// 16 bytes (time, price) per bid waiting for its auction. Timers: the
+// expiry in namespace "c"; in namespace "p" one per key, at the earliest
+// pending bid's time.
 type closingPrice struct {
 	api.BaseOperator
 	onError onerror.Policy
 	name    string
 	ks      api.KeyedState
 	auction api.ValueState
-	pending api.ListState
+	pending api.ValueState
 	timers  api.TimerService
 	bad     *onerror.Handler
 	late    api.Counter
 
-	st      auctionState
-	buf     []byte
-	keep    [][]byte
-	limit   int64
-	rec     api.Record
-	iterErr error
-	foldFn  func(e []byte) bool
-	keepFn  func(e []byte) bool
+	st  auctionState
+	buf []byte
+	rec api.Record
 }
 
 var (
@@ -125,6 +123,14 @@ func (s *auctionState) offer(ts, price int64) {
 	}
 }
 
+// pendingBids checks an encoded list of pending bids.
+func pendingBids(v []byte) error {
+	if len(v)%16 != 0 {
+		return fmt.Errorf("%w: pending bids of %d bytes", ErrCorruptState, len(v))
+	}
+	return nil
+}
+
 func (c *closingPrice) Open(ctx api.Context) error {
 	c.name = ctx.OperatorName()
 	c.ks, c.timers = ctx.KeyedState(), ctx.Timers()
@@ -135,37 +141,14 @@ func (c *closingPrice) Open(ctx api.Context) error {
 	if c.auction, err = c.ks.Value(api.StateDescriptor{Name: "auction", Kind: api.ValueStateKind}); err != nil {
 		return fmt.Errorf("closing-price %q: declaring state: %w", c.name, err)
 	}
-	if c.pending, err = c.ks.List(api.StateDescriptor{Name: "pending", Kind: api.ListStateKind}); err != nil {
+	if c.pending, err = c.ks.Value(api.StateDescriptor{Name: "pending", Kind: api.ValueStateKind}); err != nil {
 		return fmt.Errorf("closing-price %q: declaring state: %w", c.name, err)
 	}
 	if c.bad, err = c.onError.NewHandler(ctx); err != nil {
 		return fmt.Errorf("closing-price %q: %w", c.name, err)
 	}
 	c.late = ctx.Counter(windows.LateDroppedCounter)
-	c.foldFn, c.keepFn = c.foldPending, c.keepPending
 	return nil
-}
-
-// foldPending offers one pending bid to c.st.
-func (c *closingPrice) foldPending(e []byte) bool {
-	if len(e) != 16 {
-		c.iterErr = fmt.Errorf("%w: pending bid of %d bytes", ErrCorruptState, len(e))
-		return false
-	}
-	c.st.offer(int64(binary.BigEndian.Uint64(e)), int64(binary.BigEndian.Uint64(e[8:])))
-	return true
-}
-
-// keepPending keeps the pending bids after c.limit.
-func (c *closingPrice) keepPending(e []byte) bool {
-	if len(e) != 16 {
-		c.iterErr = fmt.Errorf("%w: pending bid of %d bytes", ErrCorruptState, len(e))
-		return false
-	}
-	if int64(binary.BigEndian.Uint64(e)) > c.limit {
-		c.keep = append(c.keep, append([]byte(nil), e...))
-	}
-	return true
 }
 
 func (c *closingPrice) Close() error { return c.bad.Close() }
@@ -222,24 +205,25 @@ func (c *closingPrice) addAuction(r *api.Record) error {
 	}
 	c.st = auctionState{start: r.Timestamp, expires: expires, category: category}
 	// Bids that arrived first.
-	c.iterErr = nil
-	if err := c.pending.Iter(c.foldFn); err != nil || c.iterErr != nil {
-		return fmt.Errorf("closing-price %q: reading pending bids: %w", c.name, cmpErr(err, c.iterErr))
+	pend, found, err := c.pending.Get()
+	if err != nil {
+		return fmt.Errorf("closing-price %q: reading pending bids: %w", c.name, err)
 	}
-	if err := c.pending.Clear(); err != nil {
-		return fmt.Errorf("closing-price %q: %w", c.name, err)
+	if found {
+		if err := pendingBids(pend); err != nil {
+			return fmt.Errorf("closing-price %q: %w", c.name, err)
+		}
+		for ; len(pend) > 0; pend = pend[16:] {
+			c.st.offer(int64(binary.BigEndian.Uint64(pend)), int64(binary.BigEndian.Uint64(pend[8:])))
+		}
+		if err := c.pending.Clear(); err != nil {
+			return fmt.Errorf("closing-price %q: %w", c.name, err)
+		}
 	}
 	if err := c.auction.Put(c.st.encode(c.buf[:0])); err != nil {
 		return fmt.Errorf("closing-price %q: writing state: %w", c.name, err)
 	}
 	return c.timer(nsClose, expires)
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func (c *closingPrice) timer(ns []byte, at int64) error {
@@ -277,12 +261,27 @@ func (c *closingPrice) addBid(r *api.Record) error {
 		c.late.Add(1)
 		return nil
 	}
-	c.buf = binary.BigEndian.AppendUint64(c.buf[:0], uint64(r.Timestamp))
+	pend, _, err := c.pending.Get()
+	if err != nil {
+		return fmt.Errorf("closing-price %q: reading pending bids: %w", c.name, err)
+	}
+	if err := pendingBids(pend); err != nil {
+		return fmt.Errorf("closing-price %q: %w", c.name, err)
+	}
+	earliest := int64(math.MaxInt64)
+	for p := pend; len(p) > 0; p = p[16:] {
+		earliest = min(earliest, int64(binary.BigEndian.Uint64(p)))
+	}
+	c.buf = append(c.buf[:0], pend...)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(r.Timestamp))
 	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(price))
-	if err := c.pending.Add(c.buf); err != nil {
+	if err := c.pending.Put(c.buf); err != nil {
 		return fmt.Errorf("closing-price %q: keeping a bid: %w", c.name, err)
 	}
-	return c.timer(nsPending, r.Timestamp)
+	if r.Timestamp < earliest {
+		return c.timer(nsPending, r.Timestamp)
+	}
+	return nil
 }
 
 // OnTimer closes an auction (namespace "c") or drops pending bids the
@@ -293,8 +292,11 @@ func (c *closingPrice) OnTimer(t api.Timer, out api.Output) error {
 	switch ns {
 	case "c":
 		v, found, err := c.auction.Get()
-		if err != nil || !found {
-			return err
+		if err != nil {
+			return fmt.Errorf("closing-price %q: reading state: %w", c.name, err)
+		}
+		if !found {
+			return nil
 		}
 		if err := c.st.decode(v); err != nil {
 			return fmt.Errorf("closing-price %q: %w", c.name, err)
@@ -321,14 +323,29 @@ func (c *closingPrice) OnTimer(t api.Timer, out api.Output) error {
 	return fmt.Errorf("closing-price %q: %w: timer namespace %q", c.name, ErrCorruptState, ns)
 }
 
-// dropPending forgets the pending bids at or before limit.
+// dropPending forgets the pending bids at or before limit and sets the
+// timer of the earliest one left.
 func (c *closingPrice) dropPending(limit int64) error {
-	c.keep, c.limit, c.iterErr = c.keep[:0], limit, nil
-	if err := c.pending.Iter(c.keepFn); err != nil || c.iterErr != nil {
-		return fmt.Errorf("closing-price %q: reading pending bids: %w", c.name, cmpErr(err, c.iterErr))
+	pend, found, err := c.pending.Get()
+	if err != nil || !found {
+		return err
 	}
-	if len(c.keep) == 0 {
+	if err := pendingBids(pend); err != nil {
+		return fmt.Errorf("closing-price %q: %w", c.name, err)
+	}
+	c.buf = c.buf[:0]
+	earliest := int64(math.MaxInt64)
+	for ; len(pend) > 0; pend = pend[16:] {
+		if ts := int64(binary.BigEndian.Uint64(pend)); ts > limit {
+			c.buf = append(c.buf, pend[:16]...)
+			earliest = min(earliest, ts)
+		}
+	}
+	if len(c.buf) == 0 {
 		return c.pending.Clear()
 	}
-	return c.pending.Update(c.keep)
+	if err := c.pending.Put(c.buf); err != nil {
+		return fmt.Errorf("closing-price %q: %w", c.name, err)
+	}
+	return c.timer(nsPending, earliest)
 }

@@ -270,7 +270,7 @@ func limitQ5(g *nexmark.Generator, emit func(string)) uint64 {
 		for a, n := range counts {
 			if n == best {
 				if emit != nil {
-					emit(windowRow(strconv.FormatInt(a, 10), end-q5Size, end, "count", n))
+					emit(windowRow(strconv.FormatInt(a, 10), end-q5Size, end, "sum", n))
 				}
 				d = mix(mix(d, a), end)
 			}

@@ -360,7 +360,7 @@ func TestQ5FindsTheHotItems(t *testing.T) {
 		}
 		for a, c := range byAuction {
 			if c == best {
-				want = append(want, fmt.Sprintf(`{"key":"%d","start":%d,"end":%d,"count":%d}`, a, s, s+10_000, c))
+				want = append(want, fmt.Sprintf(`{"key":"%d","start":%d,"end":%d,"sum":%d}`, a, s, s+10_000, c))
 			}
 		}
 	}
