@@ -59,6 +59,7 @@ func commands() []command {
 		{"savepoint", "take a savepoint of a running job", savepointCmd},
 		{"swap", "hot-swap the WebAssembly module of a running vertex", swapCmd},
 		{"modules", "list and upload the WebAssembly modules of a cluster", modulesCmd},
+		{"bench", "run a benchmark suite (nexmark) and report its figures", benchCmd},
 		{"build", "build an operator project (Go or Rust) into a WebAssembly module and check it", buildCmd},
 		{"test", "run test specs against a WebAssembly module (or an operator project)", testCmd},
 	}
