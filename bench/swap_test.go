@@ -1,0 +1,411 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/cluster"
+	"github.com/freshet/freshet/engine/job"
+	"github.com/freshet/freshet/engine/params"
+	"github.com/freshet/freshet/engine/stream"
+	"github.com/freshet/freshet/host"
+	"github.com/freshet/freshet/host/wasmop"
+)
+
+// Shape of the swap-pause job: a paced source of swapRate records/s over
+// swapKeys keys, checkpoints every swapInterval, swapsPerRun swaps each
+// preceded by swapSettle of steady running.
+const (
+	swapRate     = 20_000
+	swapKeys     = 64
+	swapInterval = 500 * time.Millisecond
+	swapWarmup   = 1500 * time.Millisecond
+	swapSettle   = 1200 * time.Millisecond
+	swapsPerRun  = 3
+	// swapBefore is the window, ending at the swap request, whose latency
+	// is the "before" figure.
+	swapBefore = time.Second
+)
+
+// pacedSource emits swapRate records per second on a fixed schedule. Each
+// record's value is its scheduled emit time in nanoseconds since base, so
+// that a late source (back pressure, a long checkpoint) shows up as
+// latency too (no coordinated omission).
+type pacedSource struct {
+	base  time.Time
+	rate  int64
+	start time.Duration // schedule origin, since base
+	next  int64         // index of the next record
+	keys  [][]byte
+	buf   []byte
+}
+
+func (s *pacedSource) Open(api.Context) error {
+	s.start = time.Since(s.base)
+	s.keys = make([][]byte, swapKeys)
+	for i := range s.keys {
+		s.keys[i] = fmt.Appendf(nil, "k%02d", i)
+	}
+	return nil
+}
+
+func (s *pacedSource) due(i int64) time.Duration {
+	return s.start + time.Duration(i*int64(time.Second)/s.rate)
+}
+
+func (s *pacedSource) Poll(out api.SourceContext) (api.SourceStatus, error) {
+	now := time.Since(s.base)
+	if wait := s.due(s.next) - now; wait > 0 {
+		// Nothing due: sleep until the next record (≤ 1/rate), rather
+		// than NothingAvailable's back-off of up to 50 ms.
+		time.Sleep(wait)
+		return api.MoreAvailable, nil
+	}
+	for n := out.Budget(); n > 0 && s.due(s.next) <= now; n-- {
+		at := s.due(s.next)
+		s.buf = strconv.AppendInt(s.buf[:0], int64(at), 10)
+		out.CollectWithTimestamp(s.keys[s.next%swapKeys], s.buf, s.base.Add(at).UnixMilli())
+		s.next++
+	}
+	return api.MoreAvailable, nil
+}
+
+func (s *pacedSource) Close() error { return nil }
+
+// sample is one record seen by the sink: when its source scheduled it and
+// how long it took to arrive, both in nanoseconds.
+type sample struct{ emit, latency int64 }
+
+// latencyRecorder collects the sink's samples into preallocated memory (a
+// full recorder drops further samples rather than allocate).
+type latencyRecorder struct {
+	base     time.Time
+	mu       sync.Mutex
+	samples  []sample
+	versions [3]int64 // records seen per scorer version: other, v1, v2
+	bad      error
+}
+
+func newLatencyRecorder(base time.Time, capacity int) *latencyRecorder {
+	return &latencyRecorder{base: base, samples: make([]sample, 0, capacity)}
+}
+
+// latencySink parses the scorer's output `<version>,<key>,<count>,<score>`,
+// recovers the emit time from the score (doubled from v2 on) and records
+// the record's latency.
+type latencySink struct {
+	api.BaseOperator
+	rec *latencyRecorder
+}
+
+func (s *latencySink) ProcessBatch(in *api.Batch, out api.Output) error {
+	now := int64(time.Since(s.rec.base))
+	r := s.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range in.Records {
+		v := in.Records[i].Value
+		comma := -1
+		for j := len(v) - 1; j >= 0; j-- {
+			if v[j] == ',' {
+				comma = j
+				break
+			}
+		}
+		score, err := strconv.ParseInt(string(v[comma+1:]), 10, 64) // no allocation: the conversion does not escape
+		if comma < 2 || err != nil {
+			if r.bad == nil {
+				r.bad = fmt.Errorf("scorer output %q is not <version>,<key>,<count>,<score>", v)
+			}
+			continue
+		}
+		version := 0
+		switch string(v[:3]) {
+		case "v1,":
+			version = 1
+		case "v2,":
+			version = 2
+			score /= 2
+		}
+		r.versions[version]++
+		if len(r.samples) < cap(r.samples) {
+			r.samples = append(r.samples, sample{emit: score, latency: now - score})
+		}
+	}
+	return nil
+}
+
+// swapRecord is what one swap measured.
+type swapRecord struct {
+	requested time.Duration // since base
+	cp        cluster.CheckpointStats
+}
+
+// swapRun is the outcome of one run of the swap-pause job.
+type swapRun struct {
+	baseline []cluster.CheckpointStats // periodic checkpoints, no swap
+	swaps    []swapRecord
+	rec      *latencyRecorder
+	base     time.Time
+}
+
+// scorerModules returns the paths of the v1 and v2 scorer modules of lang,
+// skipping (failing under CI) when they are not built.
+func scorerModules(b *testing.B, lang string) (v1, v2 string) {
+	dir, err := filepath.Abs(filepath.Join("..", "plugins", "build", lang))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v1, v2 = filepath.Join(dir, "scorer-v1.wasm"), filepath.Join(dir, "scorer-v2.wasm")
+	for _, m := range []string{v1, v2} {
+		if _, err := os.Stat(m); err != nil {
+			if os.Getenv("CI") != "" {
+				b.Fatalf("%s is not built: make -C plugins versions", m)
+			}
+			b.Skipf("%s is not built (make -C plugins versions)", m)
+		}
+	}
+	return v1, v2
+}
+
+// runSwapJob runs source → key-by → wasm scorer (2 subtasks) → latency sink
+// with periodic checkpoints, swaps the scorer swapsPerRun times (v1 → v2 →
+// v1 ...) and returns the checkpoint statistics and latency samples.
+func runSwapJob(b *testing.B, v1, v2 string) swapRun {
+	ctx := context.Background()
+	rt, err := host.NewRuntime(ctx, host.Config{CompilationCacheDir: "off"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = rt.Close(ctx) }()
+	reg := job.DefaultRegistry()
+	wasmop.Register(reg, wasmop.Loader{Runtime: rt})
+	scorer, err := reg.Operator(wasmop.TypeName, params.FromMap("scorer", map[string]any{"module": v1, "kind": "process"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	base := time.Now()
+	runFor := swapWarmup + swapsPerRun*(swapSettle+2*time.Second) + swapSettle
+	rec := newLatencyRecorder(base, int(swapRate*(runFor+10*time.Second)/time.Second))
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism:   2,
+		Registry:      reg,
+		Logger:        quiet,
+		BufferTimeout: 2 * time.Millisecond,
+		Checkpoint:    &cluster.CheckpointConfig{Interval: swapInterval, Dir: b.TempDir()},
+		Restart:       cluster.NoRestart{},
+	})
+	src := env.FromSource("paced", func() (api.Source, error) {
+		return &pacedSource{base: base, rate: swapRate}, nil
+	}).SetParallelism(1)
+	src.KeyBy(nil).TransformOp("scorer", wasmop.TypeName, scorer).
+		AddSink("latency", func() (api.Operator, error) { return &latencySink{rec: rec}, nil }).
+		SetParallelism(1)
+	jc, err := env.ExecuteAsync(ctx, "swap-pause")
+	if err != nil {
+		b.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = jc.Cancel(ctx)
+			_, _ = jc.Wait(ctx)
+		}
+	}
+	defer stop()
+
+	jm := jc.JobManager()
+	time.Sleep(swapWarmup)
+	var run swapRun
+	run.rec, run.base = rec, base
+	for i := range swapsPerRun {
+		time.Sleep(swapSettle)
+		module := v2
+		if i%2 == 1 {
+			module = v1
+		}
+		requested := time.Since(base)
+		cp, err := swapOnce(ctx, jm, jc.ID, module)
+		if err != nil {
+			b.Fatalf("swap %d to %s: %v", i+1, filepath.Base(module), err)
+		}
+		run.swaps = append(run.swaps, swapRecord{requested: requested, cp: cp})
+	}
+	time.Sleep(swapSettle)
+	cps, err := jc.Checkpoints()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop()
+
+	swapIDs := map[int64]bool{}
+	for _, s := range run.swaps {
+		swapIDs[s.cp.ID] = true
+	}
+	for _, cp := range cps {
+		// Skip the checkpoints of the warm-up (the first instances' first
+		// state writes) and any a swap carried.
+		if cp.Status == "COMPLETED" && !cp.Savepoint && !swapIDs[cp.ID] && cp.Trigger.Sub(base) >= swapWarmup {
+			run.baseline = append(run.baseline, cp)
+		}
+	}
+	if len(run.baseline) < 3 {
+		b.Fatalf("only %d periodic checkpoints completed: %+v", len(run.baseline), cps)
+	}
+	if rec.bad != nil {
+		b.Fatal(rec.bad)
+	}
+	if rec.versions[0] != 0 || rec.versions[1] == 0 || rec.versions[2] == 0 {
+		b.Fatalf("records per scorer version (other, v1, v2): %v; want v1 and v2 only", rec.versions)
+	}
+	return run
+}
+
+// swapOnce swaps the scorer to module, waits for the swap to complete and
+// returns the statistics of the checkpoint that carried it.
+func swapOnce(ctx context.Context, jm *cluster.JobManager, jobID, module string) (cluster.CheckpointStats, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	var req string
+	for {
+		var err error
+		req, err = jm.SwapModule(ctx, jobID, "scorer", module)
+		if err == nil {
+			break
+		}
+		// The previous swap stays on probation until the next checkpoint.
+		if !strings.Contains(err.Error(), "in progress") || time.Now().After(deadline) {
+			return cluster.CheckpointStats{}, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for {
+		st, failure, err := jm.SwapStatus(jobID, req)
+		if err != nil {
+			return cluster.CheckpointStats{}, err
+		}
+		if st == cluster.SwapFailed {
+			return cluster.CheckpointStats{}, fmt.Errorf("swap failed: %s", failure)
+		}
+		if st == cluster.SwapCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			return cluster.CheckpointStats{}, errors.New("the swap did not complete within a minute")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	var id int64
+	for _, ev := range jm.Events(jobID) {
+		if ev.Type == cluster.EventModuleSwapped {
+			id = ev.Checkpoint // the last one is this swap's
+		}
+	}
+	cps, err := jm.Checkpoints(jobID)
+	if err != nil {
+		return cluster.CheckpointStats{}, err
+	}
+	for _, cp := range cps {
+		if cp.ID == id {
+			return cp, nil
+		}
+	}
+	return cluster.CheckpointStats{}, fmt.Errorf("no statistics for checkpoint %d that carried the swap", id)
+}
+
+// medianDuration returns the median of ds.
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// p99 is the 99th percentile latency of the samples emitted in [from, to),
+// and the largest one, and how many samples there were.
+func (r *swapRun) p99(from, to time.Duration) (p99, maxLat time.Duration, n int) {
+	var lat []time.Duration
+	for _, s := range r.rec.samples {
+		if e := time.Duration(s.emit); e >= from && e < to {
+			lat = append(lat, time.Duration(s.latency))
+		}
+	}
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	return lat[len(lat)*99/100], lat[len(lat)-1], len(lat)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkSwapPause measures what a hot swap of a keyed WebAssembly
+// process function costs a running job, for the Rust and the Go scorer
+// (plugins/rust/scorer, plugins/go/scorer; make -C plugins versions):
+//
+//   - extra-ms/swap: how much longer the checkpoint that carries the swap
+//     takes than the job's periodic checkpoints in the same run (medians);
+//   - p99-before-ms: output latency p99 of the records emitted in the
+//     second before the swap request;
+//   - p99-swap-ms and max-swap-ms: p99 and maximum latency of the records
+//     emitted from the swap request until the swap's checkpoint completed
+//     (preparing the new instances included); max-swap-ms is the gap in
+//     output a swap causes;
+//   - prepare-ms: from the request to the trigger of the checkpoint that
+//     carries the swap (compiling and starting the new version in every
+//     subtask while the old one keeps running).
+//
+// Each run swaps swapsPerRun times (v1 → v2 → v1 → v2) and reports medians
+// over the swaps. The job: a source paced at swapRate records/s → key-by
+// (swapKeys keys) → the scorer in 2 subtasks → a sink that records each
+// record's latency from the time the source scheduled it; checkpoints every
+// swapInterval. Run with -benchtime 1x.
+func BenchmarkSwapPause(b *testing.B) {
+	for _, lang := range []string{"rust", "go"} {
+		b.Run(lang, func(b *testing.B) {
+			v1, v2 := scorerModules(b, lang)
+			var base, swapCP, baseSync, swapSync, prepare, p99Before, p99Swap, maxSwap []time.Duration
+			for range b.N {
+				run := runSwapJob(b, v1, v2)
+				for _, cp := range run.baseline {
+					base = append(base, cp.Duration)
+					baseSync = append(baseSync, cp.SyncDuration)
+				}
+				for _, s := range run.swaps {
+					swapCP = append(swapCP, s.cp.Duration)
+					swapSync = append(swapSync, s.cp.SyncDuration)
+					trigger := s.cp.Trigger.Sub(run.base)
+					prepare = append(prepare, trigger-s.requested)
+					before, _, nb := run.p99(s.requested-swapBefore, s.requested)
+					during, gap, nd := run.p99(s.requested, trigger+s.cp.Duration)
+					if nb == 0 || nd == 0 {
+						b.Fatalf("no records around swap at %v (before %d, during %d)", s.requested, nb, nd)
+					}
+					p99Before = append(p99Before, before)
+					p99Swap = append(p99Swap, during)
+					maxSwap = append(maxSwap, gap)
+				}
+			}
+			b.ReportMetric(ms(medianDuration(base)), "base-cp-ms")
+			b.ReportMetric(ms(medianDuration(swapCP)), "swap-cp-ms")
+			b.ReportMetric(ms(medianDuration(swapCP)-medianDuration(base)), "extra-ms/swap")
+			b.ReportMetric(ms(medianDuration(baseSync)), "base-sync-ms")
+			b.ReportMetric(ms(medianDuration(swapSync)), "swap-sync-ms")
+			b.ReportMetric(ms(medianDuration(prepare)), "prepare-ms")
+			b.ReportMetric(ms(medianDuration(p99Before)), "p99-before-ms")
+			b.ReportMetric(ms(medianDuration(p99Swap)), "p99-swap-ms")
+			b.ReportMetric(ms(medianDuration(maxSwap)), "max-swap-ms")
+			b.ReportMetric(0, "ns/op") // the wall time of a run says nothing
+		})
+	}
+}
