@@ -346,19 +346,23 @@ func swapOnce(ctx context.Context, jm *cluster.JobManager, jobID, module string)
 	return cluster.CheckpointStats{}, fmt.Errorf("no statistics for checkpoint %d that carried the swap", id)
 }
 
-// nearbyBaseline is the median duration of the swapNearby periodic
-// checkpoints triggered closest to swap's: the machine's load drifts
-// during a run, and the comparison is between neighbours.
-func (r *swapRun) nearbyBaseline(swap cluster.CheckpointStats) time.Duration {
+// nearbyBaseline is the median of what (a checkpoint's Duration or
+// SyncDuration) over the swapNearby periodic checkpoints triggered closest
+// to swap: the machine's load drifts during a run, so a swap's checkpoint
+// is compared with its neighbours.
+func (r *swapRun) nearbyBaseline(swap cluster.CheckpointStats, what func(cluster.CheckpointStats) time.Duration) time.Duration {
 	near := slices.Clone(r.baseline)
-	dist := func(cp cluster.CheckpointStats) time.Duration { return (cp.Trigger.Sub(swap.Trigger)).Abs() }
+	dist := func(cp cluster.CheckpointStats) time.Duration { return cp.Trigger.Sub(swap.Trigger).Abs() }
 	slices.SortFunc(near, func(a, b cluster.CheckpointStats) int { return int(dist(a) - dist(b)) })
 	ds := make([]time.Duration, 0, swapNearby)
 	for _, cp := range near[:min(swapNearby, len(near))] {
-		ds = append(ds, cp.Duration)
+		ds = append(ds, what(cp))
 	}
 	return medianDuration(ds)
 }
+
+func cpDuration(cp cluster.CheckpointStats) time.Duration { return cp.Duration }
+func cpSync(cp cluster.CheckpointStats) time.Duration     { return cp.SyncDuration }
 
 // medianDuration returns the median of ds.
 func medianDuration(ds []time.Duration) time.Duration {
@@ -387,33 +391,41 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // BenchmarkSwapPause measures what a hot swap of a keyed WebAssembly
 // process function costs a running job, for the Rust and the Go scorer
-// (plugins/rust/scorer, plugins/go/scorer; make -C plugins versions):
+// (plugins/rust/scorer, plugins/go/scorer; make -C plugins versions).
+// Checkpoints, all medians:
 //
-//   - extra-ms/swap: how much longer the checkpoint that carries the swap
-//     takes than the job's periodic checkpoints in the same run (each swap
-//     against the median of the swapNearby periodic checkpoints closest to
-//     it; the median over swaps); base-cp-ms and swap-cp-ms are the
-//     medians of the two kinds of checkpoint;
-//   - p99-before-ms: output latency p99 of the records emitted in the
-//     second before the swap request;
-//   - p99-swap-ms and max-swap-ms: p99 and maximum latency of the records
-//     emitted from the swap request until the swap's checkpoint completed
-//     (preparing the new instances included); max-swap-ms is the gap in
-//     output a swap causes;
-//   - prepare-ms: from the request to the trigger of the checkpoint that
-//     carries the swap (compiling and starting the new version in every
-//     subtask while the old one keeps running).
+//   - base-cp-ms, swap-cp-ms: duration (trigger to completion) of the
+//     periodic checkpoints and of the checkpoints that carried a swap;
+//   - extra-ms/swap: how much longer the swap's checkpoint took than the
+//     swapNearby periodic checkpoints closest to it (median of those);
+//   - extra-sync-ms/swap: the same for the synchronous part, the longest
+//     time a task stopped processing for the checkpoint (the switch to the
+//     new instance and closing the old one happen there);
+//   - prepare-ms: from the swap request to the trigger of its checkpoint:
+//     loading the new version and starting an instance of it in every
+//     subtask (on the task's thread, between batches).
 //
-// Each run swaps swapsPerRun times (v1 → v2, then back and forth) and reports medians
-// over the swaps. The job: a source paced at swapRate records/s → key-by
-// (swapKeys keys) → the scorer in 2 subtasks → a sink that records each
-// record's latency from the time the source scheduled it; checkpoints every
-// swapInterval. Run with -benchtime 1x.
+// Output latency (sink time − the time the source scheduled the record),
+// medians over swaps:
+//
+//   - p99-before-ms: p99 of the records emitted in the second before the
+//     swap request;
+//   - p99-swap-ms: p99 of the records emitted from the request until the
+//     swap's checkpoint completed;
+//   - max-prep-ms, max-cp-ms: the largest latency of the records emitted
+//     while the new version was prepared, and while the swap's checkpoint
+//     ran: the gap in output each phase causes.
+//
+// Each run swaps swapsPerRun times (v1 → v2, then back and forth). The
+// job: a source paced at swapRate records/s → key-by (swapKeys keys) → the
+// scorer in 2 subtasks → a sink recording each record's latency;
+// checkpoints every swapInterval. Run with -benchtime 1x (one run per
+// language takes about 8 s).
 func BenchmarkSwapPause(b *testing.B) {
 	for _, lang := range []string{"rust", "go"} {
 		b.Run(lang, func(b *testing.B) {
 			v1, v2 := scorerModules(b, lang)
-			var base, swapCP, extra, baseSync, swapSync, prepare, p99Before, p99Swap, maxSwap []time.Duration
+			var base, swapCP, extra, baseSync, extraSync, prepare, p99Before, p99Swap, maxPrep, maxCP []time.Duration
 			for range b.N {
 				run := runSwapJob(b, v1, v2)
 				for _, cp := range run.baseline {
@@ -422,29 +434,33 @@ func BenchmarkSwapPause(b *testing.B) {
 				}
 				for _, s := range run.swaps {
 					swapCP = append(swapCP, s.cp.Duration)
-					extra = append(extra, s.cp.Duration-run.nearbyBaseline(s.cp))
-					swapSync = append(swapSync, s.cp.SyncDuration)
+					extra = append(extra, s.cp.Duration-run.nearbyBaseline(s.cp, cpDuration))
+					extraSync = append(extraSync, s.cp.SyncDuration-run.nearbyBaseline(s.cp, cpSync))
 					trigger := s.cp.Trigger.Sub(run.base)
 					prepare = append(prepare, trigger-s.requested)
 					before, _, nb := run.p99(s.requested-swapBefore, s.requested)
-					during, gap, nd := run.p99(s.requested, trigger+s.cp.Duration)
+					during, _, nd := run.p99(s.requested, trigger+s.cp.Duration)
 					if nb == 0 || nd == 0 {
 						b.Fatalf("no records around swap at %v (before %d, during %d)", s.requested, nb, nd)
 					}
+					_, prepGap, _ := run.p99(s.requested, trigger)
+					_, cpGap, _ := run.p99(trigger, trigger+s.cp.Duration)
 					p99Before = append(p99Before, before)
 					p99Swap = append(p99Swap, during)
-					maxSwap = append(maxSwap, gap)
+					maxPrep = append(maxPrep, prepGap)
+					maxCP = append(maxCP, cpGap)
 				}
 			}
 			b.ReportMetric(ms(medianDuration(base)), "base-cp-ms")
 			b.ReportMetric(ms(medianDuration(swapCP)), "swap-cp-ms")
 			b.ReportMetric(ms(medianDuration(extra)), "extra-ms/swap")
 			b.ReportMetric(ms(medianDuration(baseSync)), "base-sync-ms")
-			b.ReportMetric(ms(medianDuration(swapSync)), "swap-sync-ms")
+			b.ReportMetric(ms(medianDuration(extraSync)), "extra-sync-ms/swap")
 			b.ReportMetric(ms(medianDuration(prepare)), "prepare-ms")
 			b.ReportMetric(ms(medianDuration(p99Before)), "p99-before-ms")
 			b.ReportMetric(ms(medianDuration(p99Swap)), "p99-swap-ms")
-			b.ReportMetric(ms(medianDuration(maxSwap)), "max-swap-ms")
+			b.ReportMetric(ms(medianDuration(maxPrep)), "max-prep-ms")
+			b.ReportMetric(ms(medianDuration(maxCP)), "max-cp-ms")
 			b.ReportMetric(0, "ns/op") // the wall time of a run says nothing
 		})
 	}
