@@ -408,8 +408,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // Output latency (sink time − the time the source scheduled the record),
 // medians over swaps:
 //
-//   - p99-before-ms: p99 of the records emitted in the second before the
-//     swap request;
+//   - p99-before-ms, max-before-ms: p99 and largest latency of the records
+//     emitted in the second before the swap request (periodic checkpoints
+//     included);
 //   - p99-swap-ms: p99 of the records emitted from the request until the
 //     swap's checkpoint completed;
 //   - max-prep-ms, max-cp-ms: the largest latency of the records emitted
@@ -425,7 +426,7 @@ func BenchmarkSwapPause(b *testing.B) {
 	for _, lang := range []string{"rust", "go"} {
 		b.Run(lang, func(b *testing.B) {
 			v1, v2 := scorerModules(b, lang)
-			var base, swapCP, extra, baseSync, extraSync, prepare, p99Before, p99Swap, maxPrep, maxCP []time.Duration
+			var base, swapCP, extra, baseSync, extraSync, prepare, p99Before, maxBefore, p99Swap, maxPrep, maxCP []time.Duration
 			for range b.N {
 				run := runSwapJob(b, v1, v2)
 				for _, cp := range run.baseline {
@@ -438,7 +439,7 @@ func BenchmarkSwapPause(b *testing.B) {
 					extraSync = append(extraSync, s.cp.SyncDuration-run.nearbyBaseline(s.cp, cpSync))
 					trigger := s.cp.Trigger.Sub(run.base)
 					prepare = append(prepare, trigger-s.requested)
-					before, _, nb := run.p99(s.requested-swapBefore, s.requested)
+					before, beforeGap, nb := run.p99(s.requested-swapBefore, s.requested)
 					during, _, nd := run.p99(s.requested, trigger+s.cp.Duration)
 					if nb == 0 || nd == 0 {
 						b.Fatalf("no records around swap at %v (before %d, during %d)", s.requested, nb, nd)
@@ -446,6 +447,7 @@ func BenchmarkSwapPause(b *testing.B) {
 					_, prepGap, _ := run.p99(s.requested, trigger)
 					_, cpGap, _ := run.p99(trigger, trigger+s.cp.Duration)
 					p99Before = append(p99Before, before)
+					maxBefore = append(maxBefore, beforeGap)
 					p99Swap = append(p99Swap, during)
 					maxPrep = append(maxPrep, prepGap)
 					maxCP = append(maxCP, cpGap)
@@ -458,6 +460,7 @@ func BenchmarkSwapPause(b *testing.B) {
 			b.ReportMetric(ms(medianDuration(extraSync)), "extra-sync-ms/swap")
 			b.ReportMetric(ms(medianDuration(prepare)), "prepare-ms")
 			b.ReportMetric(ms(medianDuration(p99Before)), "p99-before-ms")
+			b.ReportMetric(ms(medianDuration(maxBefore)), "max-before-ms")
 			b.ReportMetric(ms(medianDuration(p99Swap)), "p99-swap-ms")
 			b.ReportMetric(ms(medianDuration(maxPrep)), "max-prep-ms")
 			b.ReportMetric(ms(medianDuration(maxCP)), "max-cp-ms")
