@@ -91,6 +91,16 @@ bench: deps ## Benchmarks (BENCH, BENCH_PKGS, BENCHTIME, BENCHCOUNT); compares w
 	@if [[ -f out/bench.old.txt ]]; then echo; echo "benchstat out/bench.old.txt out/bench.txt"; \
 		benchstat out/bench.old.txt out/bench.txt; fi
 
+# make bench-nexmark: the Nexmark suite (docs/nexmark.md), every query with
+# its hand-written limit; appends a table to the Nexmark section of
+# docs/benchmarks.md and redraws docs/nexmark.svg. NEXMARK_FLAGS adds flags
+# (e.g. NEXMARK_FLAGS='--events 1000000 --state heap').
+NEXMARK_FLAGS ?=
+
+.PHONY: bench-nexmark
+bench-nexmark: build plugins ## Nexmark suite vs hand-written limits -> docs/benchmarks.md, docs/nexmark.svg
+	bin/freshet bench nexmark --all $(NEXMARK_FLAGS) --report docs/benchmarks.md --plot docs/nexmark.svg
+
 kafka-start: deps ## Start the test Kafka broker (scripts/kafka.sh start)
 	@scripts/kafka.sh start
 
