@@ -23,37 +23,39 @@ import (
 )
 
 // BenchmarkJob measures Kafka → map → Kafka as a real job through the
-// runtime (MiniCluster, task, chained source → Go Map → sink, periodic
-// checkpoints every second), on the real broker only. One run:
-//
-//   - writes jobRecords 100-byte records into a topic of 4 partitions, once;
+// runtime (MiniCluster, task, chained source → Go Map → sink, checkpoints
+// every second), on the real broker only. It writes jobRecords 100-byte
+// records into a topic of 4 partitions once, then:
 //
 //   - franz-go: the baseline, BenchmarkCopy's plain loop (poll fetches,
-//     produce each record, flush) copying that topic to a new one;
-//
+//     produce each record, flush) copying that topic to a new one.
 //   - at-least-once, exactly-once: a bounded kafka source, a Go Map that
-//     upper-cases each value, a kafka sink with that delivery guarantee,
-//     parallelism 1, 1 s checkpoints. records/s runs from the first record
-//     the map sees to the end of the job (the sink's final flush or commit),
-//     so job start-up (reported apart as startup-ms) is left out as the
-//     baseline leaves out its client set-up; vs-franz-go is the ratio to the
-//     baseline of the same run. The output is read back with read_committed
-//     and must hold every input record exactly once, upper-cased;
+//     upper-cases each value, a kafka sink with that guarantee, parallelism
+//     1. records/s runs from the first record the map sees to the end of the
+//     job (the sink's final flush or commit): job start-up, reported apart
+//     as startup-ms, is left out as the baseline leaves out its client
+//     set-up. vs-franz-go is the ratio to the baseline's median. The output
+//     is read back with read_committed and must hold every input record
+//     once, upper-cased.
+//   - latency-half/at-least-once, latency-half/exactly-once: an unbounded
+//     job of the same shape fed by a producer paced at half the median
+//     throughput of that guarantee, each value starting with its produce
+//     time; a read_committed consumer of output partition 0 (a quarter of
+//     the records) measures receive time − produce time over a window after
+//     a warm-up. The producer and consumer share the machine with the job
+//     and the broker. With exactly-once a record becomes visible only when
+//     the checkpoint after it completes: about half the checkpoint interval
+//     at p50, the whole interval plus the checkpoint at p99.
+//   - latency-tenth/at-least-once: the same at a tenth of the throughput,
+//     the pipeline's own latency on a machine that is not saturated.
 //
-//   - latency/at-least-once, latency/exactly-once: an unbounded job of the
-//     same shape fed by a producer paced at half the throughput the
-//     guarantee reached above, each value carrying its produce time; a
-//     read_committed consumer of one output partition (a quarter of the
-//     records) measures receive time − produce time over a window after a
-//     warm-up. With exactly-once a record becomes visible only when the
-//     checkpoint after it completes, so its latency is about half the
-//     checkpoint interval at p50 and the whole interval (plus the checkpoint)
-//     at p99.
+// Run it with
 //
-//     scripts/kafka.sh run go test ./engine/connectors/kafka -run XXX -bench Job -benchtime 1x -count 3
+//	scripts/kafka.sh run go test ./engine/connectors/kafka -run XXX -bench Job -benchtime 1x -count 3
 //
-// The latency sub-benchmarks take their rate from the throughput ones of the
-// same run and skip without them.
+// -count repeats each sub-benchmark in turn within one process, so ratios
+// and latency rates use the medians of the runs before; the latency
+// sub-benchmarks skip when the throughput ones did not run.
 func BenchmarkJob(b *testing.B) {
 	bootstrap := kafkatest.Broker(b)
 	n := jobRecords
@@ -61,32 +63,50 @@ func BenchmarkJob(b *testing.B) {
 		n = 100_000
 	}
 	in := benchTopic(b, bootstrap, n)
-	var raw, alo, eos float64 // records/s of this run
+	// records/s of each run of this process: -count repeats each
+	// sub-benchmark in turn, so ratios and the latency runs' rates use the
+	// median of the runs so far.
+	var raw, alo, eos []float64
 	b.Run("franz-go", func(b *testing.B) {
-		raw = benchJobRuns(b, n, func() (copyResult, error) { return rawCopy(b, bootstrap, in, n) })
+		raw = append(raw, benchJobRuns(b, n, func() (copyResult, error) { return rawCopy(b, bootstrap, in, n) }))
 	})
 	for _, c := range []struct {
 		delivery string
-		rate     *float64
+		rates    *[]float64
 	}{{DeliveryAtLeastOnce, &alo}, {DeliveryExactlyOnce, &eos}} {
 		b.Run(c.delivery, func(b *testing.B) {
-			*c.rate = benchJobRuns(b, n, func() (copyResult, error) { return jobCopy(b, bootstrap, in, n, c.delivery) })
-			if raw > 0 {
-				b.ReportMetric(*c.rate/raw, "vs-franz-go")
+			rate := benchJobRuns(b, n, func() (copyResult, error) { return jobCopy(b, bootstrap, in, n, c.delivery) })
+			*c.rates = append(*c.rates, rate)
+			if len(raw) > 0 {
+				b.ReportMetric(rate/median(raw), "vs-franz-go")
 			}
 		})
 	}
 	for _, c := range []struct {
+		load     string
+		share    float64
 		delivery string
-		max      *float64
-	}{{DeliveryAtLeastOnce, &alo}, {DeliveryExactlyOnce, &eos}} {
-		b.Run("latency/"+c.delivery, func(b *testing.B) {
-			if *c.max == 0 {
-				b.Skip("the latency runs at half the throughput of the " + c.delivery + " sub-benchmark, which did not run")
+		rates    *[]float64
+	}{
+		{"half", 0.5, DeliveryAtLeastOnce, &alo},
+		{"half", 0.5, DeliveryExactlyOnce, &eos},
+		{"tenth", 0.1, DeliveryAtLeastOnce, &alo},
+	} {
+		b.Run("latency-"+c.load+"/"+c.delivery, func(b *testing.B) {
+			if len(*c.rates) == 0 {
+				b.Skip("the latency runs at a share of the throughput of the " + c.delivery + " sub-benchmark, which did not run")
 			}
-			benchLatency(b, bootstrap, c.delivery, *c.max/2)
+			benchLatency(b, bootstrap, c.delivery, median(*c.rates)*c.share)
 		})
 	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // jobRecords is how many records the throughput runs copy: 100 MB, a few
@@ -261,12 +281,9 @@ func checkOutput(ctx context.Context, bootstrap, topic string, n int, upper bool
 		return fmt.Errorf("checking %s: %w", topic, err)
 	}
 	defer admCl.Close()
-	ends, err := kadm.NewClient(admCl).ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := settledEnds(ctx, kadm.NewClient(admCl), topic)
 	if err != nil {
-		return fmt.Errorf("checking %s: listing last stable offsets: %w", topic, err)
+		return fmt.Errorf("checking %s: %w", topic, err)
 	}
 	from := map[int32]kgo.Offset{}
 	end := map[int32]int64{}
@@ -321,6 +338,43 @@ func checkOutput(ctx context.Context, bootstrap, topic string, n int, upper bool
 	return nil
 }
 
+// settledEnds waits until no transaction is open on topic (each
+// partition's last stable offset is its high watermark: a committed
+// transaction's markers are written after EndTxn returns) and returns the
+// last stable offsets.
+func settledEnds(ctx context.Context, adm *kadm.Client, topic string) (kadm.ListedOffsets, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = stable.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing last stable offsets: %w", err)
+		}
+		high, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = high.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing end offsets: %w", err)
+		}
+		open := 0
+		high.Each(func(o kadm.ListedOffset) {
+			if s, ok := stable.Lookup(topic, o.Partition); !ok || s.Offset != o.Offset {
+				open++
+			}
+		})
+		if open == 0 {
+			return stable, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d partitions still had an open transaction 30s after the job ended", open)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // seqOf parses the decimal number at the start of v (up to the first
 // non-digit).
 func seqOf(v []byte) (int, bool) {
@@ -340,13 +394,15 @@ func seqOf(v []byte) (int, bool) {
 func benchLatency(b *testing.B, bootstrap, delivery string, rate float64) {
 	var lat []time.Duration
 	var produced float64
+	var cps []cluster.CheckpointStats
 	for range b.N {
-		l, achieved, err := jobLatency(b, bootstrap, delivery, rate)
+		r, err := jobLatency(b, bootstrap, delivery, rate)
 		if err != nil {
 			b.Fatal(err)
 		}
-		lat = append(lat, l...)
-		produced += achieved
+		lat = append(lat, r.lat...)
+		produced += r.rate
+		cps = append(cps, r.checkpoints...)
 	}
 	slices.Sort(lat)
 	ms := func(q float64) float64 {
@@ -359,6 +415,15 @@ func benchLatency(b *testing.B, bootstrap, delivery string, rate float64) {
 	b.ReportMetric(ms(0.99), "p99-ms")
 	b.ReportMetric(ms(1), "max-ms")
 	b.ReportMetric(float64(len(lat))/float64(b.N), "samples")
+	if len(cps) > 1 {
+		var took time.Duration
+		for _, c := range cps {
+			took += c.Duration
+		}
+		every := cps[len(cps)-1].Trigger.Sub(cps[0].Trigger) / time.Duration(len(cps)-1)
+		b.ReportMetric(float64(took.Milliseconds())/float64(len(cps)), "checkpoint-ms")
+		b.ReportMetric(float64(every.Milliseconds()), "checkpoint-every-ms")
+	}
 }
 
 // Latency run phases: after the map sees its first record, a warm-up, then
@@ -376,7 +441,14 @@ const (
 // produce time (decimal ns since the epoch), and returns the latencies of
 // the window's records read from output partition 0, and the produce rate
 // reached in the window.
-func jobLatency(b *testing.B, bootstrap, delivery string, rate float64) ([]time.Duration, float64, error) {
+// latencyRun is what one latency run measured.
+type latencyRun struct {
+	lat         []time.Duration           // the sampled records' latencies
+	rate        float64                   // records/s produced in the window
+	checkpoints []cluster.CheckpointStats // completed in the window
+}
+
+func jobLatency(b *testing.B, bootstrap, delivery string, rate float64) (latencyRun, error) {
 	in := newTopic(b, bootstrap, benchPartitions)
 	out := newTopic(b, bootstrap, benchPartitions)
 	var first atomic.Int64
@@ -384,13 +456,13 @@ func jobLatency(b *testing.B, bootstrap, delivery string, rate float64) ([]time.
 		SourceConfig{ClientConfig: ClientConfig{BootstrapServers: kafkatest.Seeds(bootstrap)}, Topics: []string{in}},
 		sinkConfig(bootstrap, out, delivery), &first)
 	if err != nil {
-		return nil, 0, err
+		return latencyRun{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	job, err := env.ExecuteAsync(ctx, "kafka-job-latency-"+delivery)
 	if err != nil {
-		return nil, 0, err
+		return latencyRun{}, err
 	}
 
 	// window holds [start, end) in ns once the map has seen a record.
@@ -416,19 +488,27 @@ func jobLatency(b *testing.B, bootstrap, delivery string, rate float64) ([]time.
 	lat, consumeErr := sampleLatency(ctx, bootstrap, out, ws, ws.Add(latencyWindow), int(rate*latencyWindow.Seconds()))
 	stopFeed()
 	wg.Wait()
+	var run latencyRun
+	cps, cpErr := job.Checkpoints()
+	for _, c := range cps {
+		if c.Status == "COMPLETED" && !c.Savepoint && !c.Trigger.Before(ws) && c.Trigger.Before(ws.Add(latencyWindow)) {
+			run.checkpoints = append(run.checkpoints, c)
+		}
+	}
 	stopErr := job.Stop(ctx)
 	if _, err := job.Wait(ctx); err != nil && stopErr == nil {
 		stopErr = err
 	}
-	for _, err := range []error{consumeErr, feedErr, stopErr} {
+	for _, err := range []error{consumeErr, feedErr, cpErr, stopErr} {
 		if err != nil {
-			return nil, 0, fmt.Errorf("latency run (%s): %w", delivery, err)
+			return run, fmt.Errorf("latency run (%s): %w", delivery, err)
 		}
 	}
 	if len(lat) == 0 {
-		return nil, 0, fmt.Errorf("latency run (%s): no record of the window reached output partition 0", delivery)
+		return run, fmt.Errorf("latency run (%s): no record of the window reached output partition 0", delivery)
 	}
-	return lat, float64(inWindow.Load()) / latencyWindow.Seconds(), nil
+	run.lat, run.rate = lat, float64(inWindow.Load())/latencyWindow.Seconds()
+	return run, nil
 }
 
 // feed produces 100-byte records into topic at rate records/s until ctx
