@@ -191,16 +191,34 @@ func (jm *JobManager) runSwap(j *job, s *swap) {
 	}
 	s.newCtor = ctor
 	targets := jm.vertexTasks(j, s.vertex)
+	// Prepare every subtask at once.
 	var prepared []ExecutionID
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
 	for eid, tm := range targets {
-		if err := tm.PrepareSwap(context.Background(), eid, s.node.ID, ctor); err != nil {
-			for _, p := range prepared {
-				_ = targets[p].CancelSwap(context.Background(), p, s.node.ID)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := tm.PrepareSwap(context.Background(), eid, s.node.ID, ctor)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
 			}
-			jm.finishSwap(j, s, err)
-			return
+			prepared = append(prepared, eid)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		for _, p := range prepared {
+			_ = targets[p].CancelSwap(context.Background(), p, s.node.ID)
 		}
-		prepared = append(prepared, eid)
+		jm.finishSwap(j, s, firstErr)
+		return
 	}
 	// Ride a checkpoint; a checkpoint that fails is retried.
 	var lastErr error

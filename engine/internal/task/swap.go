@@ -19,11 +19,19 @@ const FlagSwap uint32 = 1 << 8
 // or a module that fails to start is found. It returns that error, or nil
 // once the instance is ready.
 func (t *Task) PrepareSwap(nodeID int, newOp func() (api.Operator, error)) error {
+	// Instantiating the module (the slow part for a Go guest) happens here,
+	// off the task goroutine, so the task keeps processing meanwhile; only
+	// Open, which may declare state, runs on the task goroutine.
+	op, err := newOp()
+	if err != nil {
+		return fmt.Errorf("%s: creating the new version: %w", t.d.Name(), err)
+	}
 	res := make(chan error, 1)
 	if !t.postWait(func() error {
-		res <- t.prepareSwap(nodeID, newOp)
+		res <- t.prepareSwap(nodeID, op)
 		return nil
 	}) {
+		_ = op.Close()
 		return fmt.Errorf("%s has ended", t.d.Name())
 	}
 	select {
@@ -43,9 +51,10 @@ func (t *Task) opByNode(nodeID int) *opRuntime {
 	return nil
 }
 
-func (t *Task) prepareSwap(nodeID int, newOp func() (api.Operator, error)) (err error) {
+func (t *Task) prepareSwap(nodeID int, op api.Operator) (err error) {
 	o := t.opByNode(nodeID)
 	if o == nil || o.op == nil {
+		_ = op.Close()
 		return fmt.Errorf("%s does not run operator %d", t.d.Name(), nodeID)
 	}
 	if o.swap != nil {
@@ -53,10 +62,6 @@ func (t *Task) prepareSwap(nodeID int, newOp func() (api.Operator, error)) (err 
 		o.swap = nil
 	}
 	defer o.recoverPanic("starting the new version", &err)
-	op, err := newOp()
-	if err != nil {
-		return fmt.Errorf("%s: creating the new version of %q: %w", t.d.Name(), o.node.Name, err)
-	}
 	if err := op.Open(o); err != nil {
 		_ = op.Close()
 		return fmt.Errorf("%s: starting the new version of %q: %w", t.d.Name(), o.node.Name, err)
