@@ -70,7 +70,11 @@ type Sink struct {
 	asyncErr error // first failed write
 
 	// Exactly-once.
-	busy          []bool // transactional id n holds the open or a prepared transaction
+	busy []bool // transactional id n holds the open or a prepared transaction
+	// idle are producers of free transactional ids kept for their next
+	// transaction: a new client per transaction (connections, producer id)
+	// cost more than the transaction itself at short checkpoint intervals.
+	idle          []*kgo.Client
 	cur           *txn   // open transaction, nil before the first record after a checkpoint
 	pending       []*txn // prepared, in checkpoint order
 	restoredPools []poolEntry
@@ -208,6 +212,7 @@ func (s *Sink) Open(ctx api.Context) (err error) {
 	}
 	if s.exactly {
 		s.busy = make([]bool, spec.TransactionPoolSize)
+		s.idle = make([]*kgo.Client, spec.TransactionPoolSize)
 	} else {
 		s.prod = s.meta
 	}
@@ -293,11 +298,15 @@ func (s *Sink) begin() error {
 			s.name, ErrPoolExhausted, len(s.busy), s.subtask, ids)
 	}
 	id := txnID(s.spec.TransactionalIDPrefix, s.subtask, slot)
-	opts := append(s.spec.ClientConfig.opts(s.log), s.popts...)
-	opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(s.spec.TransactionTimeout))
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("kafka sink %q: creating the producer of transactional id %s: %w", s.name, id, err)
+	cl := s.idle[slot]
+	s.idle[slot] = nil
+	if cl == nil {
+		opts := append(s.spec.ClientConfig.opts(s.log), s.popts...)
+		opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(s.spec.TransactionTimeout))
+		var err error
+		if cl, err = kgo.NewClient(opts...); err != nil {
+			return fmt.Errorf("kafka sink %q: creating the producer of transactional id %s: %w", s.name, id, err)
+		}
 	}
 	if err := cl.BeginTransaction(); err != nil {
 		cl.Close()
@@ -480,8 +489,8 @@ func (s *Sink) commit(t *txn) error {
 	if err := t.cl.EndTransaction(s.kctx, kgo.TryCommit); err != nil {
 		return err
 	}
-	t.cl.Close()
 	s.busy[t.slot] = false
+	s.idle[t.slot] = t.cl // reused by the next transaction on this id
 	return nil
 }
 
@@ -539,6 +548,12 @@ func (s *Sink) shutdown(abortOpen bool) error {
 		t.cl.Close() // no EndTxn: the transaction stays prepared
 	}
 	s.pending = nil
+	for i, cl := range s.idle {
+		if cl != nil {
+			cl.Close()
+			s.idle[i] = nil
+		}
+	}
 	if s.cancel != nil {
 		s.cancel()
 	}
