@@ -300,7 +300,7 @@ func RunQuery(ctx context.Context, cfg Config, q Query) (Result, error) {
 		return Result{}, fmt.Errorf("query %s: %w", q.Name, err)
 	}
 	for _, v := range res.Status.Vertices {
-		if v.Source {
+		if v.Source && len(v.Operators) > 0 {
 			r.Events += v.Operators[0].RecordsOut
 		}
 	}
@@ -358,8 +358,8 @@ func startWatch(c *stream.JobClient, name string, cfg Config) *watch {
 			}
 			var done int64
 			for _, v := range st.Vertices {
-				if v.Source {
-					done += v.RecordsOut
+				if v.Source && len(v.Operators) > 0 {
+					done += v.Operators[0].RecordsOut // the source's, not its chain's
 				}
 			}
 			cfg.Progress(Progress{Query: name, Phase: "freshet", Done: done, Total: cfg.Events, Elapsed: time.Since(start)})

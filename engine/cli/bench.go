@@ -205,21 +205,25 @@ func (p *benchProgress) update(pr nexmark.Progress) {
 	if pr.Elapsed > 0 {
 		rate = float64(pr.Done) / pr.Elapsed.Seconds()
 	}
+	phase := pr.Phase
+	if phase == "freshet" && pr.Total > 0 && pr.Done >= pr.Total {
+		phase = "finishing" // the sources are done; windows and timers fire
+	}
 	if p.stdio.Interactive {
 		const width = 30
 		n := int(frac * width)
-		fmt.Fprintf(p.stdio.Out, "\r\033[K%-6s %-7s [%s%s] %3.0f%%  %s/%s events  %s/s  %s",
-			pr.Query, pr.Phase, strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac,
+		fmt.Fprintf(p.stdio.Out, "\r\033[K%-6s %-9s [%s%s] %3.0f%%  %s/%s events  %s/s  %s",
+			pr.Query, phase, strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac,
 			human(float64(pr.Done)), human(float64(pr.Total)), human(rate), pr.Elapsed.Truncate(time.Second))
 		p.drawn = true
 		return
 	}
-	key := pr.Query + "/" + pr.Phase
+	key := pr.Query + "/" + phase
 	if p.started[key] && time.Since(p.last) < 5*time.Second {
 		return
 	}
 	p.started[key], p.last = true, time.Now()
-	fmt.Fprintf(p.stdio.Err, "%s %s: %s of %s events (%.0f%%), %s/s, %s\n", pr.Query, pr.Phase,
+	fmt.Fprintf(p.stdio.Err, "%s %s: %s of %s events (%.0f%%), %s/s, %s\n", pr.Query, phase,
 		human(float64(pr.Done)), human(float64(pr.Total)), 100*frac, human(rate), pr.Elapsed.Truncate(time.Second))
 }
 
