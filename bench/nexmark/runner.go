@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -276,7 +277,9 @@ func RunQuery(ctx context.Context, cfg Config, q Query) (Result, error) {
 	env.SetCheckpointDir(filepath.Join(work, "checkpoints"))
 
 	r := Result{Query: q.Name, Summary: q.Summary, LatencyMode: q.Latency}
-	runtime.GC()
+	// Return what earlier queries left to the OS, so that the peak is this
+	// query's own.
+	debug.FreeOSMemory()
 	r.PeakIsProcess = !resetPeakRSS()
 	cpu0, start := cpuTime(), time.Now()
 	client, err := env.ExecuteAsync(ctx, spec.Name)
