@@ -289,6 +289,12 @@ func (c *coordinator) taskFinished(eid ExecutionID) {
 		return
 	}
 	delete(p.waiting, eid)
+	// A source that ended before it took this checkpoint's snapshot has sent
+	// everything downstream (its channels ended, which counts as aligned):
+	// record it finished, so a restore does not read its input again.
+	if v := c.j.graph.Vertices[eid.Vertex]; len(v.Inputs) == 0 {
+		p.finished = append(p.finished, checkpoint.FinishedSource{Operator: v.Head().Name, Subtask: eid.Subtask, Parallelism: v.Parallelism})
+	}
 	ready := len(p.waiting) == 0
 	c.mu.Unlock()
 	if ready {

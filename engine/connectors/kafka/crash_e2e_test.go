@@ -51,7 +51,7 @@ func TestOrdersPipelineExactlyOnceUnderSIGKILL(t *testing.T) {
 	out := kafkatest.Topic(t, broker, 2)
 
 	// Orders: event time advances 10 ms per order; 10 s windows.
-	const orders, customers = 600000, 20
+	const orders, customers = 1200000, 20
 	type key struct {
 		customer string
 		start    int64
