@@ -46,6 +46,7 @@ type swaps struct {
 	next    int
 	byID    map[string]*swap
 	running *swap // one swap at a time per job
+	queued  *swap // waits for running's probation to end
 }
 
 // findSwapNode resolves a vertex reference (vertex ID, vertex name, or the
@@ -112,34 +113,68 @@ func (jm *JobManager) SwapModule(ctx context.Context, id, vertex, module string)
 		jm.mu.Unlock()
 		return "", fmt.Errorf("job %s is %s", id, st)
 	}
-	from := j.modules[n.ID]
-	oldCtor := n.NewOperator
-	if ov, ok := j.overrides[n.ID]; ok {
-		oldCtor = ov
-	}
 	jm.mu.Unlock()
 	j.swaps.mu.Lock()
-	if r := j.swaps.running; r != nil {
+	if r := j.swaps.running; r != nil && !r.probation || j.swaps.queued != nil {
 		j.swaps.mu.Unlock()
-		if r.probation {
-			return "", fmt.Errorf("swap %s of %q is still in progress: it completed and waits for the next checkpoint to confirm it", r.id, r.node.Name)
-		}
-		return "", fmt.Errorf("swap %s of %q is still in progress", r.id, r.node.Name)
+		return "", fmt.Errorf("a swap of %q is still in progress", n.Name)
 	}
 	j.swaps.next++
-	s := &swap{id: fmt.Sprintf("swap-%d", j.swaps.next), node: n, vertex: v, from: from, to: module, oldCtor: oldCtor, status: SwapInProgress}
+	s := &swap{id: fmt.Sprintf("swap-%d", j.swaps.next), node: n, vertex: v, to: module, status: SwapInProgress}
 	if j.swaps.byID == nil {
 		j.swaps.byID = map[string]*swap{}
 	}
 	j.swaps.byID[s.id] = s
-	j.swaps.running = s
+	// A completed swap on probation (until the next checkpoint confirms
+	// it) is waited for: this one starts after it.
+	j.swaps.queued = s
 	j.swaps.mu.Unlock()
 	jm.wg.Add(1)
 	go func() {
 		defer jm.wg.Done()
+		if !jm.startSwap(j, s) {
+			return
+		}
 		jm.runSwap(j, s)
 	}()
 	return s.id, nil
+}
+
+// startSwap waits for a swap on probation to be confirmed (or rolled back),
+// then makes s the running swap, taking the module the operator runs then
+// as the one to roll back to. It reports false when the job ended first.
+func (jm *JobManager) startSwap(j *job, s *swap) bool {
+	for {
+		j.swaps.mu.Lock()
+		if j.swaps.running == nil {
+			j.swaps.running, j.swaps.queued = s, nil
+			j.swaps.mu.Unlock()
+			break
+		}
+		j.swaps.mu.Unlock()
+		select {
+		case <-j.done:
+			j.swaps.mu.Lock()
+			j.swaps.queued = nil
+			j.swaps.mu.Unlock()
+			jm.finishSwap(j, s, errors.New("the job ended"))
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	jm.mu.Lock()
+	s.from = j.modules[s.node.ID]
+	s.oldCtor = s.node.NewOperator
+	if ov, ok := j.overrides[s.node.ID]; ok {
+		s.oldCtor = ov
+	}
+	running := j.state == JobRunning
+	jm.mu.Unlock()
+	if !running {
+		jm.finishSwap(j, s, errors.New("the job is no longer running"))
+		return false
+	}
+	return true
 }
 
 // SwapStatus reports a swap: IN_PROGRESS, COMPLETED or FAILED (with why).

@@ -180,10 +180,27 @@ func CreateTopic(ctx context.Context, bootstrap, topic string, partitions int32)
 		return err
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, nil, topic); err != nil {
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, partitions, -1, nil, topic); err != nil {
 		return fmt.Errorf("creating topic %s with %d partitions on %s: %w", topic, partitions, bootstrap, err)
 	}
-	return nil
+	// A busy broker answers before every partition has a leader; wait
+	// until offsets can be listed for all of them.
+	for {
+		offs, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil && offs.Error() == nil {
+			n := 0
+			offs.Each(func(kadm.ListedOffset) { n++ })
+			if n == int(partitions) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("creating topic %s on %s: its partitions did not become ready: %w", topic, bootstrap, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // DeleteTopic deletes topic.
