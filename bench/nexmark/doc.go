@@ -16,6 +16,8 @@
 //     the source's binary events: keeps one kind, projects columns to JSON or
 //     CSV and sets the record key. It is chained to the source, so it also
 //     stamps the latency markers the probe sink reads.
+//   - local-count: counts records per key and event-time pane in memory and
+//     hands the partial counts on at each watermark (q5's two-phase count).
 //   - top: keyed, keeps per key and timestamp the records with the largest
 //     value of a field and emits them when the watermark passes (q5's hottest
 //     auctions per window, q7's highest bids).

@@ -61,7 +61,7 @@ func (r Report) SVG(w io.Writer) error {
 	for d := d0; d <= d1; d++ {
 		x := xOf(math.Pow(10, d))
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#e2e8f0"/>`+"\n", x, top-6, x, height-bottom)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" fill="#4a5568">%s</text>`+"\n", x, height-bottom+16, html.EscapeString(count(int64(math.Pow(10, d)))))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" fill="#4a5568">%s</text>`+"\n", x, height-bottom+16, decade(d))
 	}
 	for i, x := range r.Results {
 		y := top + row*float64(i)
@@ -88,4 +88,18 @@ func (r Report) SVG(w io.Writer) error {
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// decade labels the axis at 10^d: 10 K, 100 K, 1 M, 10 M.
+func decade(d float64) string {
+	v := math.Pow(10, d)
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.0f G", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.0f M", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0f K", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
