@@ -18,20 +18,20 @@ import (
 // buildClosingPrice reads a closing-price node (it has no fields besides
 // on-error):
 //
-//   - name: winning-bids
-//     type: closing-price
-//     inputs: [auctions, bids]   # nexmark-view rows with the type column
-//     key-by: key                # auctions keyed by id, bids by auction
+//	operators:
+//	  - name: winning-bids
+//	    type: closing-price
+//	    inputs: [auctions, bids]   # nexmark-view rows: auctions, then bids
+//	    key-by: key                # auctions keyed by id, bids by auction
 func buildClosingPrice(p *params.Params) (registry.Operator, error) {
 	policy := onerror.FromParams(p, "")
 	if err := p.Err(); err != nil {
 		return registry.Operator{}, err
 	}
-	return registry.Operator{Keyed: true, New: func() (api.Operator, error) { return &closingPrice{onError: policy}, nil }}, nil
+	return registry.Operator{Keyed: true, TwoInputs: true, New: func() (api.Operator, error) { return &closingPrice{onError: policy}, nil }}, nil
 }
 
 var (
-	pathType     = jsonpath.MustParse("type")
 	pathExpires  = jsonpath.MustParse("expires")
 	pathCategory = jsonpath.MustParse("category")
 	pathPrice    = jsonpath.MustParse("price")
@@ -44,8 +44,9 @@ var (
 //	GROUP BY A.id, A.category
 //
 // computed once per auction, when it closes: keyed by auction id, it reads
-// auction rows (columns type, expires, category) and bid rows (type, price),
-// both with the event's dateTime as their timestamp. It keeps per auction
+// auction rows (columns expires, category) on its first input and bid rows
+// (column price) on its second, both with the event's dateTime as their
+// timestamp. It keeps per auction
 // its bounds, category and highest bid so far, and emits
 // {"id":…,"category":…,"final":…} when the watermark passes the auction's
 // expiry, if a bid fell within the auction's lifetime. A bid that arrives
@@ -153,16 +154,32 @@ func (c *closingPrice) Open(ctx api.Context) error {
 
 func (c *closingPrice) Close() error { return c.bad.Close() }
 
+// ProcessBatch reads auctions (input 0).
 func (c *closingPrice) ProcessBatch(in *api.Batch, _ api.Output) error {
+	return c.each(in, c.addAuction)
+}
+
+// ProcessBatch2 reads bids (input 1).
+func (c *closingPrice) ProcessBatch2(in *api.Batch, _ api.Output) error {
+	return c.each(in, c.addBid)
+}
+
+func (c *closingPrice) each(in *api.Batch, add func(r *api.Record) error) error {
 	for i := range in.Records {
 		r := &in.Records[i]
-		if err := c.process(r); err != nil {
-			if !errors.Is(err, onerror.ErrMalformed) {
-				return err
-			}
-			if err := c.bad.Handle(position(r), r.Value, err); err != nil {
-				return err
-			}
+		err := errNoEventTime
+		if r.HasTimestamp() {
+			c.ks.SetCurrentKey(r.Key)
+			err = add(r)
+		}
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, onerror.ErrMalformed) {
+			return err
+		}
+		if err := c.bad.Handle(position(r), r.Value, err); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -174,24 +191,6 @@ func intField(path jsonpath.Path, v []byte) (int64, error) {
 		return 0, fmt.Errorf("field %s: %w", path, errNoNumber)
 	}
 	return n.Int, nil
-}
-
-func (c *closingPrice) process(r *api.Record) error {
-	if !r.HasTimestamp() {
-		return errNoEventTime
-	}
-	t, kind := pathType.Get(r.Value)
-	if kind != jsonpath.String {
-		return fmt.Errorf("%w: a row without a type column", onerror.ErrMalformed)
-	}
-	c.ks.SetCurrentKey(r.Key)
-	switch string(t) {
-	case "auction":
-		return c.addAuction(r)
-	case "bid":
-		return c.addBid(r)
-	}
-	return fmt.Errorf("%w: type %q is neither auction nor bid", onerror.ErrMalformed, t)
 }
 
 func (c *closingPrice) addAuction(r *api.Record) error {

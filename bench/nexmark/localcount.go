@@ -15,10 +15,11 @@ import (
 
 // buildLocalCount reads a local-count node:
 //
-//   - name: bid-counts
-//     type: local-count
-//     pane: 2s            # event-time panes; a window downstream must be made of whole panes
-//     max-keys: 65536     # flush early when this many (key, pane) counts are held
+//	operators:
+//	  - name: bid-counts
+//	    type: local-count
+//	    pane: 2s            # event-time panes; a window downstream must be made of whole panes
+//	    max-keys: 65536     # flush early when this many (key, pane) counts are held
 func buildLocalCount(p *params.Params) (registry.Operator, error) {
 	pane := time.Second
 	if p.Required("pane") {

@@ -7,20 +7,29 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
-	"github.com/freshet/freshet/engine/operators"
 	"github.com/freshet/freshet/engine/operators/jsonpath"
 	"github.com/freshet/freshet/engine/params"
 	"github.com/freshet/freshet/engine/registry"
 	"github.com/freshet/freshet/engine/windows"
 )
 
-// buildNewUsers reads a new-users node:
+// buildNewUsers reads a new-users node, q8:
 //
-//   - name: new-users
-//     type: new-users
-//     inputs: [persons, auctions]  # nexmark-view rows with the type column
-//     key-by: key                  # persons keyed by id, auctions by seller
-//     size: 10s                    # tumbling windows of event time
+//	operators:
+//	  - name: new-users
+//	    type: new-users
+//	    inputs: [persons, auctions]  # nexmark-view rows: persons (id, name), then auctions
+//	    key-by: key                  # persons keyed by id, auctions by seller
+//	    size: 10s                    # tumbling windows of event time
+//
+// It is the engine's window join (windows.WindowJoin) of its two inputs with
+// a co-group function that emits each person once per window in which they
+// opened an auction, {"id":…,"name":"…","starttime":…}:
+//
+//	SELECT P.id, P.name, P.starttime
+//	FROM (persons grouped by id, name and 10 s tumbling window) P
+//	JOIN (auctions grouped by seller and the same windows) A
+//	ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
 func buildNewUsers(p *params.Params) (registry.Operator, error) {
 	size := time.Duration(0)
 	if p.Required("size") {
@@ -39,55 +48,7 @@ func buildNewUsers(p *params.Params) (registry.Operator, error) {
 	if err != nil {
 		return registry.Operator{}, &params.Error{Pos: p.Pos(), Field: p.Path(), Msg: err.Error()}
 	}
-	return registry.Operator{Keyed: true, New: func() (api.Operator, error) {
-		op, err := newJoin()
-		if err != nil {
-			return nil, err
-		}
-		return &newUsers{WindowJoin: op.(*windows.WindowJoin), left: api.NewBatch(256), right: api.NewBatch(256),
-			isPerson: operators.Filter{Field: pathType, Op: operators.OpEq, Kind: jsonpath.String, Text: []byte("person")}}, nil
-	}}, nil
-}
-
-// newUsers is one subtask of new-users, q8:
-//
-//	SELECT P.id, P.name, P.starttime
-//	FROM (persons grouped by id, name and 10 s tumbling window) P
-//	JOIN (auctions grouped by seller and the same windows) A
-//	ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
-//
-// It is the engine's window join (windows.WindowJoin) over a union of
-// person rows (columns type, id, name) and auction rows (type, seller),
-// told apart by the type column, with a co-group function that emits each
-// person once per window in which they opened an auction:
-// {"id":…,"name":"…","starttime":…}.
-type newUsers struct {
-	*windows.WindowJoin
-	isPerson    operators.Filter
-	left, right *api.Batch
-}
-
-// ProcessBatch hands persons to the join's left input, auctions to its
-// right, as views of in.
-func (n *newUsers) ProcessBatch(in *api.Batch, out api.Output) error {
-	n.left.Reset()
-	n.right.Reset()
-	for i := range in.Records {
-		if n.isPerson.Match(in.Records[i].Value) {
-			n.left.AppendView(in.Records[i])
-		} else {
-			n.right.AppendView(in.Records[i])
-		}
-	}
-	if n.left.Len() > 0 {
-		if err := n.WindowJoin.ProcessBatch(n.left, out); err != nil {
-			return err
-		}
-	}
-	if n.right.Len() > 0 {
-		return n.WindowJoin.ProcessBatch2(n.right, out)
-	}
-	return nil
+	return registry.Operator{Keyed: true, TwoInputs: true, New: newJoin}, nil
 }
 
 var (

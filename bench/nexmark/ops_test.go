@@ -334,24 +334,39 @@ func TestLocalCountSumsToTheCounts(t *testing.T) {
 
 func TestClosingPrice(t *testing.T) {
 	auction := func(id, ts, expires, cat int64) api.Record {
-		return api.Record{Key: fmt.Appendf(nil, "%d", id), Value: fmt.Appendf(nil, `{"type":"auction","id":%d,"expires":%d,"category":%d}`, id, expires, cat), Timestamp: ts}
+		return api.Record{Key: fmt.Appendf(nil, "%d", id), Value: fmt.Appendf(nil, `{"expires":%d,"category":%d}`, expires, cat), Timestamp: ts}
 	}
 	bid := func(id, ts, price int64) api.Record {
-		return api.Record{Key: fmt.Appendf(nil, "%d", id), Value: fmt.Appendf(nil, `{"type":"bid","auction":%d,"price":%d}`, id, price), Timestamp: ts}
+		return api.Record{Key: fmt.Appendf(nil, "%d", id), Value: fmt.Appendf(nil, `{"price":%d}`, price), Timestamp: ts}
 	}
 	h := harness(t, "closing-price", map[string]any{}, true, nil)
-	err := h.Process(
-		bid(1, 100, 50), // before its auction, at its start: counts
-		bid(1, 99, 900), // before its auction's start: does not count
-		auction(1, 100, 200, 10),
-		bid(1, 150, 70),  // counts
-		bid(1, 200, 80),  // at the expiry: counts
-		bid(1, 201, 999), // after: does not
-		bid(2, 120, 5),   // an auction that never comes
-		auction(3, 130, 140, 11),
-	)
-	if err != nil {
-		t.Fatal(err)
+	steps := []struct {
+		auctions bool
+		recs     []api.Record
+	}{
+		{false, []api.Record{
+			bid(1, 100, 50), // before its auction, at its start: counts
+			bid(1, 99, 900), // before its auction's start: does not count
+		}},
+		{true, []api.Record{auction(1, 100, 200, 10)}},
+		{false, []api.Record{
+			bid(1, 150, 70),  // counts
+			bid(1, 200, 80),  // at the expiry: counts
+			bid(1, 201, 999), // after: does not
+			bid(2, 120, 5),   // an auction that never comes
+		}},
+		{true, []api.Record{auction(3, 130, 140, 11)}},
+	}
+	for _, st := range steps {
+		var err error
+		if st.auctions {
+			err = h.Process(st.recs...)
+		} else {
+			err = h.Process2(st.recs...)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	snap, err := h.Snapshot()
 	if err != nil {

@@ -120,10 +120,11 @@ func readTop(p *params.Params, windowed bool) (topConfig, error) {
 
 // buildTop reads a top node:
 //
-//   - name: hottest
-//     type: top
-//     key-by: {field: end}   # e.g. a window's end: one key per window
-//     field: count           # keep the records with the largest count
+//	operators:
+//	  - name: hottest
+//	    type: top
+//	    key-by: {field: end}   # e.g. a window's end: one key per window
+//	    field: count           # keep the records with the largest count
 func buildTop(p *params.Params) (registry.Operator, error) {
 	cfg, err := readTop(p, false)
 	if err != nil {
@@ -260,10 +261,11 @@ func (t *top) emitKept(v []byte) {
 
 // buildWindowTop reads a window-top node:
 //
-//   - name: local-max
-//     type: window-top
-//     size: 10s       # tumbling windows of event time
-//     field: price    # keep the records with the largest price per window
+//	operators:
+//	  - name: local-max
+//	    type: window-top
+//	    size: 10s       # tumbling windows of event time
+//	    field: price    # keep the records with the largest price per window
 func buildWindowTop(p *params.Params) (registry.Operator, error) {
 	cfg, err := readTop(p, true)
 	if err != nil {

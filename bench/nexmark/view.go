@@ -101,12 +101,13 @@ type viewConfig struct {
 
 // buildView reads a nexmark-view node:
 //
-//   - name: bids
-//     type: nexmark-view
-//     view: bid                     # person | auction | bid
-//     columns: [auction, price]     # default: every column, in the view's order
-//     key: auction                  # optional: an integer column, the record key (decimal)
-//     format: json                  # json: {"auction":1007,"price":2139}; csv: 1007,2139
+//	operators:
+//	  - name: bids
+//	    type: nexmark-view
+//	    view: bid                     # person | auction | bid
+//	    columns: [auction, price]     # default: every column, in the view's order
+//	    key: auction                  # optional: an integer column, the record key (decimal)
+//	    format: json                  # json: {"auction":1007,"price":2139}; csv: 1007,2139
 func buildView(probe *Probe) registry.OperatorBuilder {
 	return func(p *params.Params) (registry.Operator, error) {
 		var cfg viewConfig

@@ -26,12 +26,6 @@ type JoinConfig struct {
 	// Default: {"left":<left value>,"right":<right value>}, which is JSON
 	// when both values are.
 	Combine func(dst, key, left, right []byte) ([]byte, error)
-	// IsLeft, when set, makes the operator read both sides from its first
-	// input (a union of the two streams, as a job file declares it): a record
-	// is on the left when IsLeft returns true and on the right otherwise.
-	// Without it, input 0 (ProcessBatch) is the left side and input 1
-	// (ProcessBatch2) the right.
-	IsLeft func(r *api.Record) bool
 	// TTL, when positive, forgets a kept record that long (processing time)
 	// after it was stored, bounding the state of joins whose matches arrive
 	// close together.
@@ -68,7 +62,8 @@ func combinePair(dst, _, left, right []byte) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// Join is one subtask of a regular join. Kept records are list state
+// Join is one subtask of a regular join: input 0 (ProcessBatch) is the left
+// side, input 1 (ProcessBatch2) the right. Kept records are list state
 // entries of 8 bytes of timestamp (big-endian) followed by the value.
 //
 // An output record carries the join key, the later of the two timestamps
@@ -110,16 +105,10 @@ func (j *Join) Open(ctx api.Context) error {
 	return nil
 }
 
-// ProcessBatch joins the records of input 0: the left side, or both sides
-// when IsLeft is set.
+// ProcessBatch joins the records of input 0, the left side.
 func (j *Join) ProcessBatch(in *api.Batch, out api.Output) error {
 	for i := range in.Records {
-		r := &in.Records[i]
-		side := 0
-		if j.cfg.IsLeft != nil && !j.cfg.IsLeft(r) {
-			side = 1
-		}
-		if err := j.process(r, side, out); err != nil {
+		if err := j.process(&in.Records[i], 0, out); err != nil {
 			return err
 		}
 	}
@@ -181,37 +170,23 @@ func (j *Join) matchKept(v []byte) bool {
 
 // registerJoin adds the `join` operator type to r.
 func registerJoin(r *registry.Registry) {
-	r.AddOperator("join", "keyed: regular (unbounded) inner join of two streams read as one union; `left` selects the left side's records", buildJoin)
+	r.AddOperator("join", "keyed: regular (unbounded) inner join of two inputs, listed as inputs: [left, right]", buildJoin)
 }
 
 // buildJoin reads a job file's join:
 //
-//   - name: q3
-//     type: join
-//     inputs: [persons, auctions]        # both sides, as one union
-//     key-by: key                        # both sides keyed by the join key
-//     left: {field: type, value: person} # a filter: matching records are the left side
-//     ttl: 1h                            # optional: forget kept records after this long
+//	operators:
+//	  - name: sellers
+//	    type: join
+//	    inputs: [persons, auctions]   # the left input, then the right one
+//	    key-by: key                   # both keyed by the join key
+//	    ttl: 1h                       # optional: forget kept records after this long
 //
 // Output values are {"left":<left value>,"right":<right value>}.
 func buildJoin(p *params.Params) (registry.Operator, error) {
 	cfg := JoinConfig{TTL: p.Duration("ttl", 0)}
 	if cfg.TTL < 0 {
 		p.Errorf("ttl", "must not be negative")
-	}
-	var left *Filter
-	if p.Required("left") {
-		sub := p.Sub("left")
-		op, err := buildFilter(sub)
-		if err == nil {
-			var o api.Operator
-			if o, err = op.New(); err == nil {
-				left = o.(*Filter)
-			}
-		}
-		if err != nil && sub.Err() == nil {
-			p.Errorf("left", "%v", err)
-		}
 	}
 	if err := p.Err(); err != nil {
 		return registry.Operator{}, err
@@ -220,13 +195,5 @@ func buildJoin(p *params.Params) (registry.Operator, error) {
 	if err != nil {
 		return registry.Operator{}, &params.Error{Pos: p.Pos(), Field: p.Path(), Msg: err.Error()}
 	}
-	return registry.Operator{Keyed: true, New: func() (api.Operator, error) {
-		op, err := newJoin()
-		if err != nil {
-			return nil, err
-		}
-		f := *left // a Filter keeps a scratch buffer: one per subtask
-		op.(*Join).cfg.IsLeft = func(r *api.Record) bool { return f.Match(r.Value) }
-		return op, nil
-	}}, nil
+	return registry.Operator{Keyed: true, TwoInputs: true, New: newJoin}, nil
 }

@@ -1,17 +1,24 @@
 package operators_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/connectors"
+	"github.com/freshet/freshet/engine/job"
+	"github.com/freshet/freshet/engine/jobspec"
 	"github.com/freshet/freshet/engine/operators"
 	"github.com/freshet/freshet/engine/params"
 	"github.com/freshet/freshet/engine/registry"
+	"github.com/freshet/freshet/engine/stream"
 	"github.com/freshet/freshet/engine/windows/windowstest"
 )
 
@@ -195,56 +202,91 @@ func joinRegistry() *registry.Registry {
 	return r
 }
 
-// TestJoinFromJobFileParams: the job-file form reads both sides from one
-// union input and tells them apart with a filter.
-func TestJoinFromJobFileParams(t *testing.T) {
-	op, err := joinRegistry().Operator("join", params.FromMap("operators[0]", map[string]any{
-		"left": map[string]any{"field": "type", "value": "person"},
-	}))
+// TestJoinInAJobFile runs a job file whose join reads persons and auctions
+// (two filters of one file) as its left and right inputs, keyed by person
+// id and seller, through the runtime at parallelism 2.
+func TestJoinInAJobFile(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	var lines []string
+	for i := range 40 {
+		if i%4 == 0 {
+			lines = append(lines, fmt.Sprintf(`{"type":"person","id":%d,"key":"p%d"}`, i, i))
+		} else {
+			lines = append(lines, fmt.Sprintf(`{"type":"auction","id":%d,"key":"p%d"}`, i, i/4*4+(i%2)*4))
+		}
+	}
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	file := fmt.Sprintf(`apiVersion: freshet/v1
+name: join
+parallelism: 2
+sources:
+  - {name: events, type: file, path: %s}
+operators:
+  - {name: persons, type: filter, input: events, field: type, value: person}
+  - {name: auctions, type: filter, input: events, field: type, value: auction}
+  - name: sellers
+    type: join
+    inputs: [persons, auctions]
+    key-by: {field: key}
+sinks:
+  - {name: out, type: file, path: %s}
+`, in, out)
+	spec, err := jobspec.Parse("join.yaml", []byte(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !op.Keyed {
-		t.Fatal("join is not keyed")
-	}
-	inst, err := op.New()
+	reg := joinRegistry()
+	connectors.Register(reg)
+	env, err := job.Build(spec, stream.Config{Registry: reg, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := windowstest.New(inst, windowstest.Options{Keyed: true})
-	if err != nil {
+	if _, err := env.Execute(context.Background(), spec.Name); err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	err = h.Process(
-		rec("7", `{"type":"auction","id":1}`, 1),
-		rec("7", `{"type":"person","id":7}`, 2),
-		rec("8", `{"type":"person","id":8}`, 3),
-		rec("7", `{"type":"auction","id":2}`, 4),
-	)
-	if err != nil {
-		t.Fatal(err)
+	var got []string
+	parts, _ := filepath.Glob(filepath.Join(out, "*"))
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Fields(string(b))...)
 	}
-	want := []string{
-		`7:{"left":{"type":"person","id":7},"right":{"type":"auction","id":1}}@2`,
-		`7:{"left":{"type":"person","id":7},"right":{"type":"auction","id":2}}@4`,
+	// Every auction whose key names a person, in either order of arrival.
+	var want []string
+	for i := range 40 {
+		if i%4 == 0 {
+			continue
+		}
+		p := i/4*4 + (i%2)*4
+		if p < 40 {
+			want = append(want, fmt.Sprintf(`{"left":{"type":"person","id":%d,"key":"p%d"},"right":{"type":"auction","id":%d,"key":"p%d"}}`, p, p, i, p))
+		}
 	}
-	if got := outputs(h); !slices.Equal(got, want) {
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }
 
 func TestJoinJobFileMistakes(t *testing.T) {
+	op, err := joinRegistry().Operator("join", params.FromMap("operators[0]", map[string]any{"ttl": "1h"}))
+	if err != nil || !op.Keyed || !op.TwoInputs {
+		t.Fatalf("join: %+v, %v; want a keyed two-input operator", op, err)
+	}
 	tests := []struct {
 		name string
 		p    map[string]any
 		want string
 	}{
-		{"no left", map[string]any{}, "operators[0].left: "},
-		{"left without value", map[string]any{"left": map[string]any{"field": "type"}}, "operators[0].left.value"},
-		{"left with a bad op", map[string]any{"left": map[string]any{"field": "type", "op": "~", "value": 1}}, "operators[0].left.op"},
-		{"negative ttl", map[string]any{"left": map[string]any{"value": 1}, "ttl": "-1s"}, "operators[0].ttl"},
-		{"unknown field", map[string]any{"left": map[string]any{"value": 1}, "rigth": 1}, "operators[0].rigth: unknown field"},
+		{"negative ttl", map[string]any{"ttl": "-1s"}, "operators[0].ttl"},
+		{"unknown field", map[string]any{"left": 1}, "operators[0].left: unknown field"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
