@@ -29,7 +29,8 @@
 //     over the engine's window join (engine/windows).
 //   - nexmark-probe (sink): counts results and samples their latency.
 //
-// Queries documents which query does what and how it departs from the SQL.
+// docs/nexmark.md says what each query computes and how it departs from the
+// SQL; each job file quotes the SQL it implements.
 //
 // # Measuring
 //
