@@ -274,15 +274,23 @@ func (jm *JobManager) runSwap(j *job, s *swap) {
 			err = <-done
 		}
 		if err == nil {
+			// Atomically with respect to swapRollback: unless the new
+			// version already failed (and the swap was rolled back while
+			// its checkpoint completed), it becomes the operator's version.
 			jm.mu.Lock()
-			j.overrides[s.node.ID] = ctor
-			j.modules[s.node.ID] = s.to
-			j.pendingModules = nil
-			jm.mu.Unlock()
 			j.swaps.mu.Lock()
-			s.probation = true
+			rolledBack := s.status == SwapFailed
+			if !rolledBack {
+				s.probation = true
+				j.overrides[s.node.ID] = ctor
+				j.modules[s.node.ID] = s.to
+			}
+			j.pendingModules = nil
 			j.swaps.mu.Unlock()
-			jm.finishSwap(j, s, nil)
+			jm.mu.Unlock()
+			if !rolledBack {
+				jm.finishSwap(j, s, nil)
+			}
 			return
 		}
 		lastErr = err
