@@ -144,6 +144,9 @@ func readFields(p *params.Params) []Field {
 
 func (x *JSONExtract) Open(ctx api.Context) error {
 	x.projects = len(x.Fields) > 0
+	// Fields may be shared by every subtask's instance (the builder's slice):
+	// work on this instance's own copy.
+	x.Fields = append([]Field(nil), x.Fields...)
 	for i := range x.Fields {
 		f := &x.Fields[i]
 		f.quoted = append(jsonpath.AppendString(nil, []byte(f.Name)), ':')
