@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,18 +26,25 @@ func printJSON(w io.Writer, v any) {
 	fmt.Fprintln(w, string(b))
 }
 
+// start parses a remote command's flags, checks it got n arguments
+// (described by what), and connects to the JobManager; on failure it
+// returns the exit code.
+func (r *remote) start(fs *flag.FlagSet, args []string, n int, what string) (int, bool) {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code, false
+	}
+	if !r.args(fs, n, what) {
+		return ExitUsage, false
+	}
+	return r.connect()
+}
+
 func listCmd(ctx context.Context, stdio IO, args []string) int {
 	fs := newFlags(stdio, "list", "", "List the jobs of a cluster, oldest first.")
 	r := newRemote(stdio, fs)
 	running := fs.Bool("running", false, "only jobs that have not ended")
 	asJSON := fs.Bool("json", false, "print the jobs as JSON")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if !r.args(fs, 0, "no arguments") {
-		return ExitUsage
-	}
-	if code, ok := r.connect(); !ok {
+	if code, ok := r.start(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
 	jobs, err := r.client.Jobs(ctx)
@@ -118,13 +126,7 @@ func cancelCmd(ctx context.Context, stdio IO, args []string) int {
 	fs := newFlags(stdio, "cancel", "JOB_ID", "Cancel a job at once, without flushing its sinks ('freshet stop' stops gracefully).\nWaits until the job has ended.")
 	r := newRemote(stdio, fs)
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the job to end (0: no limit)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if !r.args(fs, 1, "one job ID") {
-		return ExitUsage
-	}
-	if code, ok := r.connect(); !ok {
+	if code, ok := r.start(fs, args, 1, "one job ID"); !ok {
 		return code
 	}
 	id := fs.Arg(0)
@@ -163,13 +165,7 @@ func savepointCmd(ctx context.Context, stdio IO, args []string) int {
 	fs := newFlags(stdio, "savepoint", "JOB_ID DIR", "Take a savepoint of a running job into DIR (a savepoint-N directory is made in it)\nand print its path. The job keeps running. DIR is a path on the JobManager's machine.")
 	r := newRemote(stdio, fs)
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the savepoint (0: no limit)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if !r.args(fs, 2, "a job ID and a target directory") {
-		return ExitUsage
-	}
-	if code, ok := r.connect(); !ok {
+	if code, ok := r.start(fs, args, 2, "a job ID and a target directory"); !ok {
 		return code
 	}
 	id := fs.Arg(0)
@@ -206,13 +202,7 @@ func stopCmd(ctx context.Context, stdio IO, args []string) int {
 	r := newRemote(stdio, fs)
 	dir := fs.String("savepoint", "", "take a savepoint into this directory before stopping")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the job to stop (0: no limit)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if !r.args(fs, 1, "one job ID") {
-		return ExitUsage
-	}
-	if code, ok := r.connect(); !ok {
+	if code, ok := r.start(fs, args, 1, "one job ID"); !ok {
 		return code
 	}
 	id := fs.Arg(0)
@@ -227,13 +217,7 @@ func swapCmd(ctx context.Context, stdio IO, args []string) int {
 	fs := newFlags(stdio, "swap", "JOB_ID VERTEX name@version", "Replace the WebAssembly module a running vertex runs with another version from the\nmodule store ('freshet modules upload' adds it). VERTEX is a vertex ID, a vertex name\nor the name of one of its operators. Waits until the swap is done.")
 	r := newRemote(stdio, fs)
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the swap (0: no limit)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if !r.args(fs, 3, "a job ID, a vertex and a module name@version") {
-		return ExitUsage
-	}
-	if code, ok := r.connect(); !ok {
+	if code, ok := r.start(fs, args, 3, "a job ID, a vertex and a module name@version"); !ok {
 		return code
 	}
 	id, vertex, module := fs.Arg(0), fs.Arg(1), fs.Arg(2)
@@ -288,13 +272,7 @@ func modulesListCmd(ctx context.Context, stdio IO, args []string) int {
 	fs := newFlags(stdio, "modules list", "", "List the modules of the module store by name and version.")
 	r := newRemote(stdio, fs)
 	asJSON := fs.Bool("json", false, "print the modules as JSON")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if !r.args(fs, 0, "no arguments") {
-		return ExitUsage
-	}
-	if code, ok := r.connect(); !ok {
+	if code, ok := r.start(fs, args, 0, "no arguments"); !ok {
 		return code
 	}
 	mods, err := r.client.Modules(ctx)

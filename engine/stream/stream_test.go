@@ -108,8 +108,6 @@ func TestChainedMapFilter(t *testing.T) {
 		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
 			env := stream.NewEnvironment(stream.Config{Parallelism: p})
 			var c collector
-			var buf []byte
-			_ = buf
 			env.FromSource("numbers", newNumbers(10000)).
 				Map("times-two", func(r *api.Record) error {
 					n, _ := strconv.Atoi(string(r.Value))
