@@ -48,6 +48,8 @@ type Backend struct {
 	meta      *grocksdb.ColumnFamilyHandle
 	ro        *grocksdb.ReadOptions
 	scanRO    *grocksdb.ReadOptions
+	bounded   []boundedRead // prefix scans in progress, innermost last
+	depth     int           // how many of bounded are in use
 	wo        *grocksdb.WriteOptions
 	flushOpts *grocksdb.FlushOptions
 
@@ -295,6 +297,9 @@ func (b *Backend) release(extra map[string]*grocksdb.ColumnFamilyHandle) {
 	b.stateOpts.Destroy() // also destroys the TTL filter
 	b.ro.Destroy()
 	b.scanRO.Destroy()
+	for _, r := range b.bounded {
+		r.ro.Destroy()
+	}
 	b.wo.Destroy()
 	b.flushOpts.Destroy()
 }

@@ -146,7 +146,9 @@ func (b *Backend) memtableBytes() uint64 {
 // during the call only.
 func (b *Backend) scan(st *rstate, prefix []byte, fn func(suffix, stored []byte) (bool, error)) error {
 	t0 := b.stats.start()
-	it := b.db.NewIteratorCF(b.ro, st.cf)
+	ro := b.pushBound(prefix)
+	defer b.popBound()
+	it := b.db.NewIteratorCF(ro, st.cf)
 	defer it.Close()
 	it.Seek(prefix)
 	b.stats.read.end(t0)
@@ -165,6 +167,47 @@ func (b *Backend) scan(st *rstate, prefix []byte, fn func(suffix, stored []byte)
 	}
 	if err := it.Err(); err != nil {
 		return b.stateErr("iterating", st, err)
+	}
+	return nil
+}
+
+// boundedRead is the read options of one prefix scan and the memory of its
+// upper bound, which RocksDB reads in place while the iterator lives.
+type boundedRead struct {
+	ro    *grocksdb.ReadOptions
+	upper []byte
+}
+
+// pushBound returns read options whose iterate_upper_bound is the first key
+// after every key that starts with prefix. Without it, the Next that ends a
+// scan walks every tombstone between the prefix and the next live key, so
+// clearing N lists or maps one after another would cost O(N²). Scans nest
+// (a callback may scan another state), so each level has its own options.
+func (b *Backend) pushBound(prefix []byte) *grocksdb.ReadOptions {
+	if b.depth == len(b.bounded) {
+		b.bounded = append(b.bounded, boundedRead{ro: grocksdb.NewDefaultReadOptions()})
+	}
+	r := &b.bounded[b.depth]
+	b.depth++
+	r.upper = prefixSuccessor(append(r.upper[:0], prefix...))
+	if r.upper == nil {
+		r.ro.SetIterateUpperBound(nil) // prefix is all 0xff: no key follows it
+	} else {
+		r.ro.SetIterateUpperBound(r.upper)
+	}
+	return r.ro
+}
+
+func (b *Backend) popBound() { b.depth-- }
+
+// prefixSuccessor turns k into the smallest key greater than every key that
+// starts with k (in place), or returns nil if there is none.
+func prefixSuccessor(k []byte) []byte {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] != 0xff {
+			k[i]++
+			return k[:i+1]
+		}
 	}
 	return nil
 }
