@@ -134,11 +134,29 @@ type Timer struct {
 }
 
 // TimerService registers timers for the current key and namespace. A timer
-// registered twice for the same key, namespace and time fires once.
+// registered twice for the same key, namespace and time fires once; due
+// timers fire in time order.
+//
+// At the end of input (MaxWatermark) every pending timer fires before the
+// operator sees the end: first the event-time timers, then the
+// processing-time ones, in time order, each with the processing time
+// advanced just past its time. In that final firing each processing-time
+// timer fires once: one registered meanwhile for a time no later than the
+// latest pending one fires too, unless that same timer already fired; one
+// registered for a later time is dropped. Stopping a job (a savepoint with
+// stop) is not an end of input: its timers stay pending.
 type TimerService interface {
+	// CurrentProcessingTime is the operator's wall clock in ms. It never
+	// reads earlier than just past a processing-time timer that fired.
 	CurrentProcessingTime() int64
 	CurrentWatermark() int64
+	// RegisterEventTimeTimer asks for OnTimer once the watermark reaches ts
+	// (ts <= watermark).
 	RegisterEventTimeTimer(ts int64) error
+	// RegisterProcessingTimeTimer asks for OnTimer once the processing time
+	// has passed ts (at ts+1 ms or later, as in Flink): a window's timer
+	// sits at its last millisecond, and records processed during that
+	// millisecond still belong to the window.
 	RegisterProcessingTimeTimer(ts int64) error
 	DeleteEventTimeTimer(ts int64) error
 	DeleteProcessingTimeTimer(ts int64) error

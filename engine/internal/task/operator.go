@@ -41,6 +41,7 @@ type opRuntime struct {
 	idle      bool  // outputs are marked idle
 
 	watermark  int64
+	clockFloor int64 // processing time (ms) never reads earlier than this
 	recordsIn  atomic.Int64
 	recordsOut atomic.Int64
 
@@ -238,13 +239,21 @@ func (o *opRuntime) deliver() error {
 
 // processWatermark handles a watermark from upstream: due event-time
 // timers fire, the operator sees the watermark, and it moves on downstream
-// (unless the operator generates its own watermarks).
+// (unless the operator generates its own watermarks). MaxWatermark ends the
+// input: after the event-time timers, every pending processing-time timer
+// fires too (flushProcessing), before the operator, and everything after
+// it, sees the end.
 func (o *opRuntime) processWatermark(wm int64) error {
 	o.watermark = wm
 	if o.op != nil {
 		if o.timers != nil {
 			if err := o.timers.fire(&o.timers.event, wm); err != nil {
 				return err
+			}
+			if wm == api.MaxWatermark {
+				if err := o.timers.flushProcessing(); err != nil {
+					return err
+				}
 			}
 		}
 		if err := o.op.ProcessWatermark(wm, o.out); err != nil {
@@ -324,7 +333,7 @@ func (o *opRuntime) onTime(now time.Time) error {
 		return nil
 	}
 	if o.timers != nil {
-		if err := o.timers.fire(&o.timers.proc, now.UnixMilli()); err != nil {
+		if err := o.timers.fireProcessing(now.UnixMilli()); err != nil {
 			return err
 		}
 	}
@@ -418,6 +427,10 @@ func (o *opRuntime) finish() error {
 	return nil
 }
 
+// now is the operator's processing time in ms: the wall clock, or later
+// once the end of input has fired processing-time timers ahead of it.
+func (o *opRuntime) now() int64 { return max(time.Now().UnixMilli(), o.clockFloor) }
+
 // api.Context implementation.
 
 func (o *opRuntime) Context() context.Context { return o.task.ctx }
@@ -429,7 +442,11 @@ func (o *opRuntime) MaxParallelism() int      { return o.task.d.Graph.MaxParalle
 func (o *opRuntime) Attempt() int             { return o.task.d.Attempt }
 func (o *opRuntime) Logger() *slog.Logger     { return o.log }
 func (o *opRuntime) ProcessingTime() time.Time {
-	return time.Now()
+	now := time.Now()
+	if now.UnixMilli() < o.clockFloor {
+		return time.UnixMilli(o.clockFloor)
+	}
+	return now
 }
 func (o *opRuntime) CurrentWatermark() int64 { return o.watermark }
 func (o *opRuntime) KeyedState() api.KeyedState {

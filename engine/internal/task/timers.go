@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
@@ -13,12 +14,24 @@ import (
 // operator subtask. Timers are de-duplicated by (domain, time, key,
 // namespace) and fire in time order. Deleting a timer removes it from the
 // set; the queue drops it lazily when it reaches the front.
+//
+// An event-time timer for t fires when the watermark reaches t. A
+// processing-time timer for t fires once the clock has passed t, at t+1 ms
+// or later (Flink's margin): a window's timer sits at its last millisecond,
+// and a record processed during that millisecond still belongs to the
+// window, so the window must not have fired yet.
 type timerService struct {
 	o       *opRuntime
 	event   timerQueue
 	proc    timerQueue
 	set     map[string]struct{}
 	scratch []byte
+
+	// While flushProcessing runs: the latest time it fires, and the
+	// processing-time timers it fired (each fires once).
+	flushing   bool
+	flushLimit int64
+	flushed    map[string]struct{}
 }
 
 type timerEntry struct {
@@ -69,13 +82,18 @@ func (s *timerService) register(domain api.TimeDomain, ts int64) error {
 	if _, ok := s.set[string(id)]; ok {
 		return nil
 	}
+	if s.flushing && domain == api.ProcessingTime {
+		if _, again := s.flushed[string(id)]; again || ts > s.flushLimit {
+			return nil // after the end of input: see flushProcessing
+		}
+	}
 	e := &timerEntry{ts: ts, key: append([]byte(nil), key...), ns: append([]byte(nil), ns...), domain: domain, id: string(id)}
 	s.set[e.id] = struct{}{}
 	if domain == api.EventTime {
 		heap.Push(&s.event, e)
 	} else {
 		heap.Push(&s.proc, e)
-		s.o.task.noteDeadline(time.UnixMilli(ts))
+		s.o.task.noteDeadline(dueAt(ts))
 	}
 	return nil
 }
@@ -88,7 +106,7 @@ func (s *timerService) remove(domain api.TimeDomain, ts int64) error {
 
 // api.TimerService
 
-func (s *timerService) CurrentProcessingTime() int64 { return time.Now().UnixMilli() }
+func (s *timerService) CurrentProcessingTime() int64 { return s.o.now() }
 func (s *timerService) CurrentWatermark() int64      { return s.o.watermark }
 func (s *timerService) RegisterEventTimeTimer(ts int64) error {
 	return s.register(api.EventTime, ts)
@@ -101,9 +119,48 @@ func (s *timerService) DeleteProcessingTimeTimer(ts int64) error {
 	return s.remove(api.ProcessingTime, ts)
 }
 
+// after is the first millisecond after ts.
+func after(ts int64) int64 {
+	if ts == math.MaxInt64 {
+		return ts
+	}
+	return ts + 1
+}
+
+// dueAt is when a processing-time timer for ts fires: once the clock has
+// passed ts.
+func dueAt(ts int64) time.Time { return time.UnixMilli(after(ts)) }
+
+// fireProcessing fires the processing-time timers due at now (ms): those
+// whose time the clock has passed.
+func (s *timerService) fireProcessing(now int64) error {
+	return s.fire(&s.proc, now-1)
+}
+
+// flushProcessing fires every pending processing-time timer at the end of
+// input, in time order, as if the clock ran on to just past the latest of
+// them (the flush point): the operator's processing time is advanced past
+// each timer's time before it fires. Each timer fires once. A timer
+// registered while flushing fires too if it is due by the flush point and
+// has not fired in this flush; one registered for a later time, or again
+// for a key, namespace and time that already fired, is dropped, so a timer
+// that re-registers itself cannot loop.
+func (s *timerService) flushProcessing() error {
+	limit := s.o.now() - 1
+	for _, e := range s.proc {
+		if _, live := s.set[e.id]; live && e.ts > limit {
+			limit = e.ts
+		}
+	}
+	s.flushing, s.flushLimit, s.flushed = true, limit, map[string]struct{}{}
+	defer func() { s.flushing, s.flushed = false, nil }()
+	return s.fire(&s.proc, limit)
+}
+
 // fire calls the operator's OnTimer for every live timer of q due at or
 // before limit, in time order. Timers registered while firing that are due
-// fire too.
+// fire too. The operator's processing time is at least just past the time
+// of the processing-time timer it is told about.
 func (s *timerService) fire(q *timerQueue, limit int64) error {
 	h, _ := s.o.op.(api.TimerHandler)
 	ks := s.o.backend
@@ -113,6 +170,12 @@ func (s *timerService) fire(q *timerQueue, limit int64) error {
 			continue
 		}
 		delete(s.set, e.id)
+		if e.domain == api.ProcessingTime {
+			s.o.clockFloor = max(s.o.clockFloor, after(e.ts))
+			if s.flushing {
+				s.flushed[e.id] = struct{}{}
+			}
+		}
 		if h == nil {
 			continue
 		}
@@ -127,12 +190,12 @@ func (s *timerService) fire(q *timerQueue, limit int64) error {
 	return nil
 }
 
-// nextProcessing returns the time of the earliest processing-time timer.
+// nextProcessing returns when the earliest processing-time timer is due.
 func (s *timerService) nextProcessing() (time.Time, bool) {
 	for s.proc.Len() > 0 {
 		e := s.proc[0]
 		if _, live := s.set[e.id]; live {
-			return time.UnixMilli(e.ts), true
+			return dueAt(e.ts), true
 		}
 		heap.Pop(&s.proc)
 	}
