@@ -30,6 +30,8 @@ func TestAddPathAllocs(t *testing.T) {
 		{"tumbling reduce", windows.Config{Assigner: windows.Tumbling(time.Hour), Reduce: maxReduceNoAlloc}},
 		{"sliding panes", windows.Config{Assigner: windows.Sliding(time.Hour, time.Minute),
 			Aggregate: windows.Numeric(windows.CountAgg), Input: windows.NoInput}},
+		{"sliding pane set", windows.Config{Assigner: windows.Sliding(10*time.Second, 2*time.Second),
+			Aggregate: windows.Numeric(windows.SumAgg), Input: windows.NumberField(jsonpath.MustParse("price"))}},
 		{"sliding per window", windows.Config{Assigner: windows.Sliding(time.Hour, 20*time.Minute), Trigger: windows.CountTrigger(1 << 40),
 			Aggregate: windows.Numeric(windows.SumAgg), Input: windows.NumberField(jsonpath.MustParse("price"))}},
 		{"session", windows.Config{Assigner: windows.Session(time.Hour),

@@ -34,9 +34,15 @@
 //   - Sliding windows with a reduce or aggregate function and the default
 //     trigger keep one accumulator per pane (gcd(size, slide)) instead of one
 //     per window: a record costs one state update however many windows it
-//     belongs to. Firings combine panes through a per-key two-stacks
-//     aggregate, so a firing merges a few accumulators on average rather
-//     than size/pane (see panes.go).
+//     belongs to. When a window spans few panes (size and allowed lateness
+//     at most 32 panes), all of a key's panes are one value with one timer
+//     per key, and a firing emits every window of the key that is due from
+//     one read (paneset.go). Otherwise each pane is a value and firings
+//     combine panes through a per-key two-stacks aggregate, so a firing
+//     merges a few accumulators on average rather than size/pane
+//     (panes.go).
+//   - Windows fire in time order per key; windows of different keys made
+//     due by one watermark may come out key by key.
 //   - Session windows merge: the contents of merged sessions are combined
 //     with the function's merge (AggregateFunction.Merge, the reduce
 //     function, or list concatenation), and their timers moved to the merged

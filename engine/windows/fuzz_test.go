@@ -30,6 +30,32 @@ func FuzzSliderDecode(f *testing.F) {
 	})
 }
 
+// FuzzPaneSetDecode feeds arbitrary bytes to the decoder of a key's pane
+// set: it must return an error or a set that encodes back to an
+// equivalent set, never panic.
+func FuzzPaneSetDecode(f *testing.F) {
+	s := paneSet{done: -1, timer: noTimer, panes: []paneAcc{{start: -4, acc: []byte{1, 2}}, {start: 6, acc: nil}, {start: 8, acc: []byte{3}}}}
+	f.Add(s.encode(nil))
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 2, 2, 0, 2, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got paneSet
+		var buf []byte
+		if err := got.decode(data, &buf); err != nil {
+			return
+		}
+		again := got.encode(nil)
+		var round paneSet
+		var buf2 []byte
+		if err := round.decode(again, &buf2); err != nil {
+			t.Fatalf("re-encoded pane set does not decode: %v", err)
+		}
+		if string(round.encode(nil)) != string(again) {
+			t.Fatal("pane set encoding is not stable")
+		}
+	})
+}
+
 // FuzzWindowOf checks namespace decoding against encoding.
 func FuzzWindowOf(f *testing.F) {
 	f.Add(int64(0), int64(10))

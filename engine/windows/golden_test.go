@@ -144,6 +144,9 @@ func (g *golden) build(t *testing.T, d *windowstest.TestData) string {
 	default:
 		d.Fatalf(t, "unknown fn %q", fn)
 	}
+	if d.Has("per-pane") {
+		cfg = windows.PerPane(cfg)
+	}
 	g.cfg, g.newJoin = cfg, nil
 	return g.open(t, d, nil)
 }

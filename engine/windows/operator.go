@@ -48,6 +48,13 @@ type Config struct {
 	OnError onerror.Policy
 	// StateName prefixes the operator's keyed state names (default "window").
 	StateName string
+
+	// perPane keeps sliding windows' panes one value each, however few
+	// (tests use it to cover both layouts).
+	perPane bool
+	// newProcess, when set and Process is not, gives each operator subtask
+	// its own Process (one that reuses buffers; FromParams sets it).
+	newProcess func() ProcessWindowFunc
 }
 
 // Validate checks the configuration.
@@ -106,6 +113,9 @@ func NewOperator(cfg Config) (*Operator, error) {
 	if cfg.StateName == "" {
 		cfg.StateName = "window"
 	}
+	if cfg.Process == nil && cfg.newProcess != nil {
+		cfg.Process = cfg.newProcess()
+	}
 	o := &Operator{cfg: cfg, trigger: cfg.trigger()}
 	o.eventTime = cfg.Assigner.IsEventTime()
 	o.lateness = cfg.AllowedLateness.Milliseconds()
@@ -130,6 +140,8 @@ func NewOperator(cfg Config) (*Operator, error) {
 				o.pane = p
 			}
 		}
+		// Few panes per window: a key's panes share one value (paneset.go).
+		o.paneSet = o.pane > 0 && !cfg.perPane && (cfg.Assigner.size+o.lateness)/o.pane <= maxSetPanes
 	}
 	o.singleSeq = func(yield func([]byte) bool) { yield(o.single) }
 	o.listSeq = func(yield func([]byte) bool) { o.iterErr = o.ls.Iter(yield) }
@@ -203,12 +215,14 @@ type Operator struct {
 	lateness  int64
 	mode      contentsMode
 	pane      int64 // > 0: sliding windows kept per pane
+	paneSet   bool  // panes: a key's panes in one value (paneset.go)
 	tag       int   // > 0: elements are prefixed with the input index (joins)
 
 	vs       api.ValueState // accMode contents
 	ls       api.ListState  // listMode contents
 	sessions api.ValueState // merging: the key's sessions
 	slider   api.ValueState // panes: the key's two-stacks aggregate
+	panes    api.ValueState // pane sets: the key's panes
 
 	bad       *onerror.Handler
 	lateOut   api.Output
@@ -234,6 +248,10 @@ type Operator struct {
 	slBuf     []byte
 	slEnc     []byte
 	sufBufs   [][]byte
+	set       paneSet
+	setBuf    []byte
+	setEnc    []byte
+	paneAcc   []byte
 	sess      []session
 	merged    []Window
 	copies    [][]byte
@@ -247,15 +265,18 @@ func (o *Operator) Open(ctx api.Context) error {
 	}
 	var err error
 	contents := o.cfg.StateName + ".contents"
-	if o.mode == accMode {
+	switch {
+	case o.paneSet:
+		o.panes, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".panes", Kind: api.ValueStateKind})
+	case o.mode == accMode:
 		o.vs, err = o.core.ks.Value(api.StateDescriptor{Name: contents, Kind: api.ValueStateKind})
-	} else {
+	default:
 		o.ls, err = o.core.ks.List(api.StateDescriptor{Name: contents, Kind: api.ListStateKind})
 	}
 	if err != nil {
 		return fmt.Errorf("window operator %q: declaring state: %w", name, err)
 	}
-	if o.pane > 0 {
+	if o.pane > 0 && !o.paneSet {
 		o.slider, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".slider", Kind: api.ValueStateKind})
 		if err != nil {
 			return fmt.Errorf("window operator %q: declaring state: %w", name, err)
@@ -326,6 +347,8 @@ func (o *Operator) processRecord(r *api.Record, input int) error {
 	switch {
 	case o.merging:
 		accepted, err = o.addSession(ts)
+	case o.paneSet:
+		accepted, err = o.addToSet(ts)
 	case o.pane > 0:
 		accepted, err = o.addPane(ts)
 	default:
@@ -408,22 +431,8 @@ func (o *Operator) add() (first bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("reading window contents: %w", err)
 	}
-	var next []byte
-	switch {
-	case o.cfg.Aggregate != nil:
-		if !ok {
-			o.accA = o.cfg.Aggregate.CreateAccumulator(o.accA[:0])
-			old = o.accA
-		}
-		o.accB = o.cfg.Aggregate.Add(old, o.elem, o.accB[:0])
-		next = o.accB
-	case !ok:
-		next = o.elem
-	default:
-		o.accB = o.cfg.Reduce(old, o.elem, o.accB[:0])
-		next = o.accB
-	}
-	if err := o.vs.Put(next); err != nil {
+	o.accB = o.accumulate(old, ok, o.accB[:0])
+	if err := o.vs.Put(o.accB); err != nil {
 		return false, fmt.Errorf("writing window contents: %w", err)
 	}
 	return !ok, nil
@@ -549,6 +558,9 @@ func (o *Operator) emitValue(key []byte, w Window, v []byte) error {
 // and namespace as the current ones.
 func (o *Operator) OnTimer(t api.Timer, out api.Output) error {
 	o.out = out
+	if o.paneSet {
+		return o.onSetTimer(t)
+	}
 	w, err := WindowOf(t.Namespace)
 	if err != nil {
 		return fmt.Errorf("window timer: %w", err)

@@ -126,16 +126,26 @@ func TestMatchesBatch(t *testing.T) {
 		for ai, a := range assigners {
 			for _, fn := range []string{"sum", "list"} {
 				for _, late := range []bool{false, true} {
-					r := rand.New(rand.NewPCG(uint64(seed), uint64(ai)))
-					name := fmt.Sprintf("seed=%d/%s/%s/late=%v", seed, a, fn, late)
-					t.Run(name, func(t *testing.T) { checkBatch(t, r, a, fn, late) })
+					// Sliding windows of few panes share one value per
+					// key; per-pane is the layout of many panes.
+					for _, perPane := range []bool{false, true} {
+						if perPane && (a.Kind() != windows.SlidingKind || fn == "list") {
+							continue
+						}
+						r := rand.New(rand.NewPCG(uint64(seed), uint64(ai)))
+						name := fmt.Sprintf("seed=%d/%s/%s/late=%v", seed, a, fn, late)
+						if perPane {
+							name += "/per-pane"
+						}
+						t.Run(name, func(t *testing.T) { checkBatch(t, r, a, fn, late, perPane) })
+					}
 				}
 			}
 		}
 	}
 }
 
-func checkBatch(t *testing.T, r *rand.Rand, a windows.Assigner, fn string, late bool) {
+func checkBatch(t *testing.T, r *rand.Rand, a windows.Assigner, fn string, late, perPane bool) {
 	const maxPar = 16
 	disorder := r.Int64N(20)
 	delay := disorder
@@ -165,6 +175,9 @@ func checkBatch(t *testing.T, r *rand.Rand, a windows.Assigner, fn string, late 
 		}
 	} else {
 		cfg.Process = sumAndElements
+	}
+	if perPane {
+		cfg = windows.PerPane(cfg)
 	}
 
 	// The stream: events interleaved with watermarks of a bounded

@@ -31,6 +31,8 @@ func build(p *params.Params) (registry.Operator, error) {
 
 // FromParams reads a window operator with a built-in aggregate from the
 // fields of a job-file node (see docs/windows.md). Mistakes are recorded in p.
+// Unless Process is set, each operator made from the configuration emits its
+// results as JSON or CSV rows (format).
 func FromParams(p *params.Params) Config {
 	var cfg Config
 	var a Assigner
@@ -103,7 +105,8 @@ func FromParams(p *params.Params) Config {
 		cfg.Input = NumberField(jsonpath.Path{})
 	}
 	isJSON := p.Enum("format", "json", "json", "csv") == "json"
-	cfg.Process = formatResult(kind.String(), isJSON)
+	name := kind.String()
+	cfg.newProcess = func() ProcessWindowFunc { return formatResult(name, isJSON) }
 	cfg.OnError = onerror.FromParams(p, "")
 	return cfg
 }
@@ -167,37 +170,50 @@ func triggerFromParams(p *params.Params) Trigger {
 
 // formatResult emits one record per firing: with JSON
 // {"key":"k","start":0,"end":10000,"max":42}, with CSV k,0,10000,42 (the key
-// quoted when it holds a comma, quote or line break). It keeps no state, so
-// the subtasks of an operator can share it.
+// quoted when it holds a comma, quote or line break). Each call returns a
+// function with its own buffers, for one subtask.
 func formatResult(name string, isJSON bool) ProcessWindowFunc {
-	return func(key []byte, w Window, elems iter.Seq[[]byte], out api.Output) error {
-		for res := range elems {
-			b := make([]byte, 0, 64+len(key)+len(res))
-			if isJSON {
-				b = append(b, `{"key":`...)
-				b = jsonpath.AppendString(b, key)
-				b = append(b, `,"start":`...)
-				b = strconv.AppendInt(b, w.Start, 10)
-				b = append(b, `,"end":`...)
-				b = strconv.AppendInt(b, w.End, 10)
-				b = append(b, `,"`...)
-				b = append(b, name...)
-				b = append(b, `":`...)
-				b = append(b, res...)
-				b = append(b, '}')
-			} else {
-				b = appendCSVField(b, key)
-				b = append(b, ',')
-				b = strconv.AppendInt(b, w.Start, 10)
-				b = append(b, ',')
-				b = strconv.AppendInt(b, w.End, 10)
-				b = append(b, ',')
-				b = append(b, res...)
-			}
-			out.Emit(&api.Record{Key: key, Value: b, Timestamp: w.MaxTimestamp()})
+	f := &resultFormat{name: name, isJSON: isJSON}
+	return f.process
+}
+
+type resultFormat struct {
+	name   string
+	isJSON bool
+	buf    []byte
+	rec    api.Record
+}
+
+func (f *resultFormat) process(key []byte, w Window, elems iter.Seq[[]byte], out api.Output) error {
+	for res := range elems {
+		b := f.buf[:0]
+		if f.isJSON {
+			b = append(b, `{"key":`...)
+			b = jsonpath.AppendString(b, key)
+			b = append(b, `,"start":`...)
+			b = strconv.AppendInt(b, w.Start, 10)
+			b = append(b, `,"end":`...)
+			b = strconv.AppendInt(b, w.End, 10)
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = append(b, res...)
+			b = append(b, '}')
+		} else {
+			b = appendCSVField(b, key)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, w.Start, 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, w.End, 10)
+			b = append(b, ',')
+			b = append(b, res...)
 		}
-		return nil
+		f.buf = b
+		f.rec = api.Record{Key: key, Value: b, Timestamp: w.MaxTimestamp()}
+		out.Emit(&f.rec)
 	}
+	f.rec = api.Record{}
+	return nil
 }
 
 func appendCSVField(dst, s []byte) []byte {

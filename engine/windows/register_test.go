@@ -47,7 +47,7 @@ func TestJobFileWindows(t *testing.T) {
 		{"tumbling max json", "assigner: tumbling\nsize: 10s\naggregate: max\nfield: price",
 			[]string{`{"key":"7","start":0,"end":10000,"max":30}`, `{"key":"8","start":0,"end":10000,"max":5}`, `{"key":"7","start":10000,"end":20000,"max":20}`}},
 		{"sliding count csv", "assigner: sliding\nsize: 10s\nslide: 5s\naggregate: count\nformat: csv",
-			[]string{"7,-5000,5000,2", "7,0,10000,2", "8,0,10000,1", "7,5000,15000,1", "8,5000,15000,1", "7,10000,20000,1"}},
+			[]string{"7,-5000,5000,2", "7,0,10000,2", "7,5000,15000,1", "7,10000,20000,1", "8,0,10000,1", "8,5000,15000,1"}},
 		{"session avg", "assigner: session\ngap: 5s\naggregate: avg\nfield: price",
 			[]string{`{"key":"7","start":1000,"end":9000,"avg":20}`, `{"key":"8","start":9000,"end":14000,"avg":5}`, `{"key":"7","start":12000,"end":17000,"avg":20}`}},
 		{"purging count trigger", "assigner: global\ntrigger: {type: count, count: 2, purge: true}\naggregate: sum\nfield: price",
