@@ -71,6 +71,7 @@ func readConfig(p *params.Params, cfg *stream.Config) error {
 		rc.BlockCacheSize = r.Size("block-cache-size", rc.BlockCacheSize)
 		rc.BloomFilterBitsPerKey = int(r.IntRange("bloom-filter-bits-per-key", int64(rc.BloomFilterBitsPerKey), 0, 64))
 		rc.Compression = rocksdb.Compression(r.Enum("compression", string(rc.Compression), "none", "snappy", "lz4", "zstd"))
+		rc.StateCacheSize = r.Size("state-cache-size", rc.StateCacheSize)
 		if err := rc.Validate(); err != nil {
 			r.Errorf("", "%v", err)
 			break

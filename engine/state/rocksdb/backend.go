@@ -71,6 +71,8 @@ type Backend struct {
 	savedSeq uint64               // nextSeq as last stored in the metadata
 	pending  *grocksdb.WriteBatch // restored entries not yet written
 	writes   uint64
+	cache    *valueCache // nil when Config.StateCacheSize is 0
+	nextID   uint32      // id of the next state (cache keys)
 
 	// Reused buffers.
 	kbuf, vbuf, val       []byte
@@ -86,6 +88,14 @@ type rstate struct {
 	declared bool
 	ttl      int64
 	cf       *grocksdb.ColumnFamilyHandle
+	id       uint32
+	cached   bool // entries go through the write-back cache
+}
+
+// newState makes the rstate of a column family.
+func (b *Backend) newState(name string, kind api.StateKind, cf *grocksdb.ColumnFamilyHandle) *rstate {
+	b.nextID++
+	return &rstate{name: name, kind: kind, cf: cf, id: b.nextID, cached: b.cache != nil && cacheable(kind)}
 }
 
 // New creates an empty backend in opts.Dir, which must not hold a database.
@@ -158,6 +168,9 @@ func open(opts state.Options, res *SharedResources, columns []string, existing b
 		flushOpts: grocksdb.NewDefaultFlushOptions(),
 		states:    make(map[string]*rstate),
 		nextSeq:   1,
+	}
+	if res.cfg.StateCacheSize > 0 {
+		b.cache = newValueCache(res.cacheShare)
 	}
 	b.scanRO.SetFillCache(false)
 	b.wo.DisableWAL(true)
@@ -266,7 +279,7 @@ func (b *Backend) loadMeta(columns map[string]*grocksdb.ColumnFamilyHandle) erro
 			return b.errorf("reading metadata", fmt.Errorf("%w: state %q has no column family", ErrCorrupt, name))
 		}
 		delete(columns, cfPrefix+name)
-		st := &rstate{name: name, kind: kind, cf: cf}
+		st := b.newState(name, kind, cf)
 		b.states[name] = st
 		b.all = append(b.all, st)
 	}
@@ -302,16 +315,21 @@ func (b *Backend) release(extra map[string]*grocksdb.ColumnFamilyHandle) {
 	}
 	b.wo.Destroy()
 	b.flushOpts.Destroy()
+	if b.cache != nil {
+		b.cache.close()
+	}
 }
 
 // Close closes the database; its files stay in Options.Dir, which belongs to
-// the caller. Entries restored but not yet written are discarded.
+// the caller, with the cached writes written back. Entries restored but not
+// yet written are discarded.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil
 	}
+	err := b.writeBack()
 	b.closed = true
 	b.cur.Close()
 	if b.pending != nil {
@@ -320,7 +338,7 @@ func (b *Backend) Close() error {
 	}
 	b.res.unregister(b)
 	b.release(nil)
-	return nil
+	return err
 }
 
 func (b *Backend) errorf(what string, err error) error {
@@ -363,7 +381,7 @@ func (b *Backend) stateFor(name string, kind api.StateKind) (*rstate, error) {
 	if err := b.db.PutCF(b.wo, b.meta, []byte(metaStatePrefix+name), []byte{byte(kind)}); err != nil {
 		return nil, b.errorf(fmt.Sprintf("recording state %q", name), err)
 	}
-	st := &rstate{name: name, kind: kind, cf: cf}
+	st := b.newState(name, kind, cf)
 	b.mu.Lock()
 	b.states[name] = st
 	b.all = append(b.all, st)
@@ -443,6 +461,9 @@ func (b *Backend) Snapshot(fn func(e *state.Entry) error) error {
 	if err := b.flushRestore(); err != nil {
 		return err
 	}
+	if err := b.writeBack(); err != nil {
+		return err
+	}
 	now := b.nowMs()
 	for _, st := range b.all {
 		if err := b.snapshotState(st, now, fn); err != nil {
@@ -498,6 +519,9 @@ func (b *Backend) Restore(e *state.Entry) error {
 		return nil
 	}
 	b.kbuf = keyed.AppendAddress(b.kbuf[:0], e.KeyGroup, e.Key, e.Namespace)
+	if st.cached && len(b.cache.index) > 0 {
+		b.cache.forget(st, b.kbuf)
+	}
 	switch st.kind {
 	case api.ListStateKind:
 		b.kbuf = binary.BigEndian.AppendUint64(b.kbuf, b.nextSeq)

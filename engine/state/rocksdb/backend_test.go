@@ -233,7 +233,11 @@ func TestCompactionDropsExpiredEntries(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	res := newResources(t)
+	cfg := testConfig()
+	cfg.StateCacheSize = 0 // every read and write reaches RocksDB
+	res, err := rocksdb.NewSharedResources(cfg)
+	must(t, err)
+	defer res.Close()
 	b := open(t, res, options(t, all, nil))
 	fill(t, b, 2000, "some value")
 	v, err := b.Value(api.StateDescriptor{Name: "v"})
@@ -251,7 +255,7 @@ func TestStats(t *testing.T) {
 	if s.ReadLatency.Count == 0 || s.WriteLatency.Count == 0 || s.ReadLatency.Quantile(0.5) <= 0 || s.WriteLatency.Mean() <= 0 {
 		t.Fatalf("latency histograms are empty: %+v %+v", s.ReadLatency, s.WriteLatency)
 	}
-	if s.BlockCacheCapacity != uint64(testConfig().BlockCacheSize) || s.WriteBufferBudget != testConfig().WriteBufferSize {
+	if s.BlockCacheCapacity != uint64(cfg.BlockCacheSize) || s.WriteBufferBudget != cfg.WriteBufferSize {
 		t.Fatalf("shared resources: cache capacity %d, budget %d", s.BlockCacheCapacity, s.WriteBufferBudget)
 	}
 	must(t, b.Checkpoint(filepath.Join(t.TempDir(), "cp"))) // flushes
@@ -295,6 +299,7 @@ func TestStallPropertiesAreParsable(t *testing.T) {
 func TestSharedWriteBufferBudget(t *testing.T) {
 	cfg := testConfig()
 	cfg.WriteBufferSize = 4 << 20 // each column family's memtable: 1 MiB
+	cfg.StateCacheSize = 0        // every write reaches the memtables
 	res, err := rocksdb.NewSharedResources(cfg)
 	must(t, err)
 	var backends []*rocksdb.Backend

@@ -7,6 +7,9 @@ func CompactAll(b *Backend) {
 	fo := grocksdb.NewDefaultFlushOptions()
 	defer fo.Destroy()
 	fo.SetWait(true)
+	if err := b.writeBack(); err != nil {
+		panic(err)
+	}
 	for _, st := range b.all {
 		_ = b.db.FlushCF(st.cf, fo)
 		b.db.CompactRangeCF(st.cf, grocksdb.Range{})

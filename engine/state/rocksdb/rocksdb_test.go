@@ -30,12 +30,28 @@ func newResources(t testing.TB) *rocksdb.SharedResources {
 	return res
 }
 
+// The conformance suite runs with the default state cache, without one,
+// and with the smallest one, which evicts (and writes back) all the time.
 func TestConformance(t *testing.T) {
-	statetest.Run(t, func(t *testing.T, opts state.Options) state.Backend {
-		b, err := rocksdb.New(opts, newResources(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	})
+	for _, tc := range []struct {
+		name  string
+		cache int64
+	}{{"cache", testConfig().StateCacheSize}, {"no-cache", 0}, {"tiny-cache", 64 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			statetest.Run(t, func(t *testing.T, opts state.Options) state.Backend {
+				cfg := testConfig()
+				cfg.StateCacheSize = tc.cache
+				res, err := rocksdb.NewSharedResources(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { res.Close() })
+				b, err := rocksdb.New(opts, res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			})
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -25,6 +26,7 @@ type SharedResources struct {
 	backends map[*Backend]int64 // last reported memtable bytes
 	total    int64
 	closed   bool
+	open     atomic.Int64 // len(backends), read without mu
 }
 
 // NewSharedResources validates cfg and allocates the shared block cache.
@@ -67,6 +69,7 @@ func (r *SharedResources) register(b *Backend) error {
 		return errors.New("RocksDB shared resources are closed")
 	}
 	r.backends[b] = 0
+	r.open.Store(int64(len(r.backends)))
 	return nil
 }
 
@@ -75,6 +78,13 @@ func (r *SharedResources) unregister(b *Backend) {
 	defer r.mu.Unlock()
 	r.total -= r.backends[b]
 	delete(r.backends, b)
+	r.open.Store(int64(len(r.backends)))
+}
+
+// cacheShare is one backend's share of the state cache budget: an equal
+// part of it for every open backend.
+func (r *SharedResources) cacheShare() int64 {
+	return r.cfg.StateCacheSize / max(1, r.open.Load())
 }
 
 // report records b's memtable bytes and says whether b should flush: the

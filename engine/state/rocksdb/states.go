@@ -49,22 +49,13 @@ func (st *rstate) refreshOnRead() bool { return st.ttl > 0 && st.desc.TTLOnRead 
 // get reads key of st into b.val. Expired entries are deleted and reported
 // absent; with TTLOnRead a live entry's expiry is extended.
 func (b *Backend) get(st *rstate, key []byte, now *int64) ([]byte, bool, error) {
-	t0 := b.stats.start()
-	h, err := b.db.GetPinnedCF(b.ro, st.cf, key)
-	b.stats.read.end(t0)
-	if err != nil {
-		return nil, false, b.stateErr("reading", st, err)
+	if st.cached {
+		return b.cachedGet(st, key, now)
 	}
-	if !h.Exists() {
-		return nil, false, nil
+	_, ok, exp, err := b.rawGet(st, key)
+	if err != nil || !ok {
+		return nil, false, err
 	}
-	exp, v, err := splitValue(h.Data())
-	if err != nil {
-		h.Destroy()
-		return nil, false, b.stateErr("reading", st, err)
-	}
-	b.val = append(b.val[:0], v...)
-	h.Destroy()
 	if b.expired(exp, now) {
 		return nil, false, b.del(st, key)
 	}
@@ -76,7 +67,30 @@ func (b *Backend) get(st *rstate, key []byte, now *int64) ([]byte, bool, error) 
 	return b.val, true, nil
 }
 
+// rawGet reads key of st from RocksDB into b.val, expired or not.
+func (b *Backend) rawGet(st *rstate, key []byte) (v []byte, ok bool, exp int64, err error) {
+	t0 := b.stats.start()
+	h, err := b.db.GetPinnedCF(b.ro, st.cf, key)
+	b.stats.read.end(t0)
+	if err != nil {
+		return nil, false, 0, b.stateErr("reading", st, err)
+	}
+	defer h.Destroy()
+	if !h.Exists() {
+		return nil, false, 0, nil
+	}
+	exp, stored, err := splitValue(h.Data())
+	if err != nil {
+		return nil, false, 0, b.stateErr("reading", st, err)
+	}
+	b.val = append(b.val[:0], stored...)
+	return b.val, true, exp, nil
+}
+
 func (b *Backend) put(st *rstate, key []byte, exp int64, v []byte) error {
+	if st.cached {
+		return b.cachedWrite(st, key, true, exp, v)
+	}
 	b.vbuf = appendValue(b.vbuf[:0], exp, v)
 	t0 := b.stats.start()
 	err := b.db.PutCF(b.wo, st.cf, key, b.vbuf)
@@ -89,6 +103,9 @@ func (b *Backend) put(st *rstate, key []byte, exp int64, v []byte) error {
 }
 
 func (b *Backend) del(st *rstate, key []byte) error {
+	if st.cached {
+		return b.cachedWrite(st, key, false, 0, nil)
+	}
 	t0 := b.stats.start()
 	err := b.db.DeleteCF(b.wo, st.cf, key)
 	b.stats.write.end(t0)
@@ -112,9 +129,12 @@ func (b *Backend) write(st *rstate, wb *grocksdb.WriteBatch) error {
 
 // wrote counts a write and every memtableCheck writes reports the memtable
 // size to the shared write-buffer budget, flushing when asked to.
-func (b *Backend) wrote() {
-	b.writes++
-	if b.writes%memtableCheck == 0 {
+func (b *Backend) wrote() { b.wroteN(1) }
+
+func (b *Backend) wroteN(n uint64) {
+	before := b.writes
+	b.writes += n
+	if b.writes/memtableCheck != before/memtableCheck {
 		b.checkMemtables()
 	}
 }

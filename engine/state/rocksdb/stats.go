@@ -46,6 +46,12 @@ type Stats struct {
 	Reads, Writes uint64
 	ReadLatency   Histogram
 	WriteLatency  Histogram
+
+	// The write-back state cache (Config.StateCacheSize): lookups answered
+	// from it and from RocksDB, entries written back to RocksDB, and its
+	// accounted memory.
+	CacheHits, CacheMisses, CacheWrittenBack uint64
+	CacheBytes                               int64
 }
 
 // HistogramBuckets is the number of buckets of a Histogram.
@@ -171,6 +177,10 @@ func (b *Backend) Stats() Stats {
 	s.BudgetFlushes = b.stats.budgetFlushes.Load()
 	s.Reads, s.ReadLatency = b.stats.read.snapshot()
 	s.Writes, s.WriteLatency = b.stats.write.snapshot()
+	if c := b.cache; c != nil {
+		s.CacheHits, s.CacheMisses, s.CacheWrittenBack = c.hits.Load(), c.misses.Load(), c.writtenBack.Load()
+		s.CacheBytes = c.usage.Load()
+	}
 	return s
 }
 
@@ -240,5 +250,9 @@ func (b *Backend) Statistics() map[string]float64 {
 		"write_latency_p99_seconds":  s.WriteLatency.Quantile(0.99).Seconds(),
 		"read_latency_mean_seconds":  s.ReadLatency.Mean().Seconds(),
 		"write_latency_mean_seconds": s.WriteLatency.Mean().Seconds(),
+		"state_cache_hits_total":     float64(s.CacheHits),
+		"state_cache_misses_total":   float64(s.CacheMisses),
+		"state_cache_written_total":  float64(s.CacheWrittenBack),
+		"state_cache_bytes":          float64(s.CacheBytes),
 	}
 }

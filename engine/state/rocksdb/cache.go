@@ -1,0 +1,358 @@
+package rocksdb
+
+import (
+	"bytes"
+	"slices"
+	"sync/atomic"
+
+	"github.com/freshet/freshet/engine/api"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/linxGnu/grocksdb"
+)
+
+// The write-back cache keeps recently used entries of value, reducing and
+// aggregating states in Go memory, in front of RocksDB: a read of a cached
+// key costs a hash lookup instead of a RocksDB Get (a cgo call, a memtable
+// and block lookup), and a write only updates the entry. A key that is
+// updated over and over (a hot key, a per-window accumulator) is written to
+// RocksDB once per checkpoint instead of once per update.
+//
+// RocksDB always holds every entry that is not dirty in the cache, so
+// everything that reads RocksDB directly (checkpoints, snapshots) writes the
+// dirty entries back first (writeBack). Entries of list and map states are
+// not cached: their scans read RocksDB.
+//
+// Memory: entries are evicted (CLOCK, second chance) to keep the cache
+// within its share of Config.StateCacheSize; dirty entries are written back
+// in key order, in one batch, when they are evicted or when more than
+// maxDirty of them (or maxDirtyBytes) accumulate, which also bounds what a
+// checkpoint's synchronous part writes back.
+type valueCache struct {
+	entries []cacheEntry
+	index   map[uint64]int32 // hash of (state, key) → entry
+	free    []int32
+	hand    int
+	bytes   int64 // accounted size of the live entries
+	budget  func() int64
+
+	dirty      []int32 // entries that became dirty since the last write-back (may be stale)
+	ndirty     int
+	dirtyBytes int64
+	order      []int32 // victims of makeRoom
+	batch      []int32 // entries writeEntries writes
+	wb         *grocksdb.WriteBatch
+
+	// Read by Stats from other goroutines.
+	hits, misses, writtenBack atomic.Uint64
+	usage                     atomic.Int64
+}
+
+type cacheEntry struct {
+	st   *rstate // nil: a free slot
+	hash uint64
+	key  []byte
+	val  []byte
+	exp  int64
+
+	present bool // the key has a value (false: known absent)
+	dirty   bool // differs from RocksDB
+	ref     bool // used since the clock hand last passed
+	inDirty bool // listed in valueCache.dirty
+	victim  bool // chosen by makeRoom
+}
+
+const (
+	// entryOverhead approximates an entry's memory beyond its key and
+	// value: the entry itself, its index slot and slice headers.
+	entryOverhead = 128
+	maxDirty      = 4096
+	maxDirtyBytes = 4 << 20
+)
+
+func newValueCache(budget func() int64) *valueCache {
+	return &valueCache{index: make(map[uint64]int32), budget: budget, wb: grocksdb.NewWriteBatch()}
+}
+
+func (e *cacheEntry) size() int64 { return int64(cap(e.key)+cap(e.val)) + entryOverhead }
+
+func cacheHash(st *rstate, key []byte) uint64 {
+	return xxhash.Sum64(key) ^ (uint64(st.id)+1)*0x9e3779b97f4a7c15
+}
+
+// cacheable says whether entries of a state of kind k can be cached: one
+// entry per key and namespace, never scanned while the job runs.
+func cacheable(k api.StateKind) bool {
+	return k == api.ValueStateKind || k == api.ReducingStateKind || k == api.AggregatingStateKind
+}
+
+// lookup returns the entry of (st, key), or -1.
+func (c *valueCache) lookup(h uint64, st *rstate, key []byte) int32 {
+	i, ok := c.index[h]
+	if !ok {
+		return -1
+	}
+	e := &c.entries[i]
+	if e.st != st || !bytes.Equal(e.key, key) {
+		return -1
+	}
+	return i
+}
+
+// cachedGet is get through the cache.
+func (b *Backend) cachedGet(st *rstate, key []byte, now *int64) ([]byte, bool, error) {
+	c := b.cache
+	h := cacheHash(st, key)
+	i := c.lookup(h, st, key)
+	if i < 0 {
+		c.misses.Add(1)
+		v, ok, exp, err := b.rawGet(st, key)
+		if err != nil {
+			return nil, false, err
+		}
+		if i, err = b.cacheInsert(h, st, key); err != nil {
+			return nil, false, err
+		}
+		e := &c.entries[i]
+		before := e.size()
+		e.present, e.exp = ok, exp
+		e.val = append(e.val[:0], v...)
+		c.bytes += e.size() - before
+		c.usage.Store(c.bytes)
+	} else {
+		c.hits.Add(1)
+	}
+	e := &c.entries[i]
+	e.ref = true
+	if !e.present {
+		return nil, false, nil
+	}
+	if b.expired(e.exp, now) {
+		b.cacheSet(i, false, 0, nil)
+		return nil, false, nil
+	}
+	b.val = append(b.val[:0], e.val...)
+	if st.refreshOnRead() {
+		b.cacheSet(i, true, *now+st.ttl, b.val)
+	}
+	return b.val, true, nil
+}
+
+// cachedPut is put (v != nil or present) and del (!present) through the cache.
+func (b *Backend) cachedWrite(st *rstate, key []byte, present bool, exp int64, v []byte) error {
+	c := b.cache
+	h := cacheHash(st, key)
+	i := c.lookup(h, st, key)
+	if i < 0 {
+		var err error
+		if i, err = b.cacheInsert(h, st, key); err != nil {
+			return err
+		}
+	}
+	c.entries[i].ref = true
+	b.cacheSet(i, present, exp, v)
+	if c.ndirty > maxDirty || c.dirtyBytes > maxDirtyBytes {
+		return b.writeBack()
+	}
+	return nil
+}
+
+// cacheSet gives entry i a new value and marks it dirty.
+func (b *Backend) cacheSet(i int32, present bool, exp int64, v []byte) {
+	c := b.cache
+	e := &c.entries[i]
+	before := e.size()
+	e.present, e.exp = present, exp
+	if present {
+		e.val = append(e.val[:0], v...)
+	} else {
+		e.val = e.val[:0]
+	}
+	c.bytes += e.size() - before
+	if !e.dirty {
+		e.dirty = true
+		c.ndirty++
+		c.dirtyBytes += int64(len(e.key) + len(e.val))
+		if !e.inDirty {
+			e.inDirty = true
+			c.dirty = append(c.dirty, i)
+		}
+	}
+}
+
+// cacheInsert makes room and returns a new entry for (st, key), absent and
+// clean. An entry under the same hash (a collision) is evicted first.
+func (b *Backend) cacheInsert(h uint64, st *rstate, key []byte) (int32, error) {
+	c := b.cache
+	if old, ok := c.index[h]; ok {
+		if err := b.evict([]int32{old}); err != nil {
+			return 0, err
+		}
+	}
+	if c.bytes+int64(len(key))+entryOverhead > c.budget() && len(c.index) > 0 {
+		if err := b.makeRoom(); err != nil {
+			return 0, err
+		}
+	}
+	var i int32
+	if n := len(c.free); n > 0 {
+		i = c.free[n-1]
+		c.free = c.free[:n-1]
+	} else {
+		c.entries = append(c.entries, cacheEntry{})
+		i = int32(len(c.entries) - 1)
+	}
+	e := &c.entries[i]
+	e.st, e.hash, e.present, e.dirty, e.ref, e.exp = st, h, false, false, false, 0
+	e.key = append(e.key[:0], key...)
+	e.val = e.val[:0]
+	c.bytes += e.size()
+	c.usage.Store(c.bytes)
+	c.index[h] = i
+	return i, nil
+}
+
+// makeRoom evicts about an eighth of the cache's budget, passing over
+// entries used since the clock hand last passed them.
+func (b *Backend) makeRoom() error {
+	c := b.cache
+	target := c.budget() * 7 / 8
+	victims := c.order[:0]
+	freed := int64(0)
+	for steps := 0; c.bytes-freed > target && steps < 2*len(c.entries); steps++ {
+		if c.hand >= len(c.entries) {
+			c.hand = 0
+		}
+		e := &c.entries[c.hand]
+		switch {
+		case e.st == nil || e.victim:
+		case e.ref:
+			e.ref = false
+		default:
+			e.victim = true
+			victims = append(victims, int32(c.hand))
+			freed += e.size()
+		}
+		c.hand++
+	}
+	c.order = victims
+	return b.evict(victims)
+}
+
+// evict writes the dirty ones of victims back and frees them all.
+func (b *Backend) evict(victims []int32) error {
+	c := b.cache
+	if err := b.writeEntries(victims); err != nil {
+		return err
+	}
+	for _, i := range victims {
+		c.release(i)
+	}
+	c.usage.Store(c.bytes)
+	return nil
+}
+
+// release frees entry i, which must not be dirty. Large buffers go with it,
+// so that free slots hold little memory the budget does not count.
+func (c *valueCache) release(i int32) {
+	e := &c.entries[i]
+	c.bytes -= e.size()
+	delete(c.index, e.hash)
+	e.st, e.present, e.ref, e.victim = nil, false, false, false
+	e.key, e.val = shrink(e.key), shrink(e.val)
+	c.free = append(c.free, i)
+}
+
+func shrink(b []byte) []byte {
+	if cap(b) > 256 {
+		return nil
+	}
+	return b[:0]
+}
+
+// writeBack writes every dirty entry to RocksDB; they stay cached, clean.
+func (b *Backend) writeBack() error {
+	c := b.cache
+	if c == nil || c.ndirty == 0 {
+		return nil
+	}
+	list := c.dirty
+	c.dirty = c.dirty[:0:0] // writeEntries may not append to it: it is being read
+	for _, i := range list {
+		c.entries[i].inDirty = false
+	}
+	err := b.writeEntries(list)
+	c.dirty = list[:0]
+	return err
+}
+
+// writeEntries writes the dirty entries among idx to RocksDB in one batch,
+// in key order (sequential inserts are the memtable's cheapest), and marks
+// them clean.
+func (b *Backend) writeEntries(among []int32) error {
+	c := b.cache
+	idx := c.batch[:0]
+	for _, i := range among {
+		if e := &c.entries[i]; e.st != nil && e.dirty {
+			idx = append(idx, i)
+		}
+	}
+	c.batch = idx
+	n := len(idx)
+	if n == 0 {
+		return nil
+	}
+	slices.SortFunc(idx, func(x, y int32) int {
+		ex, ey := &c.entries[x], &c.entries[y]
+		if ex.st != ey.st {
+			return int(ex.st.id) - int(ey.st.id)
+		}
+		return bytes.Compare(ex.key, ey.key)
+	})
+	wb := c.wb
+	wb.Clear()
+	for _, i := range idx {
+		e := &c.entries[i]
+		if e.present {
+			b.vbuf = appendValue(b.vbuf[:0], e.exp, e.val)
+			wb.PutCF(e.st.cf, e.key, b.vbuf)
+		} else {
+			wb.DeleteCF(e.st.cf, e.key)
+		}
+	}
+	t0 := b.stats.start()
+	err := b.db.Write(b.wo, wb)
+	b.stats.write.end(t0)
+	if err != nil {
+		return b.errorf("writing cached state back", err)
+	}
+	for _, i := range idx {
+		e := &c.entries[i]
+		e.dirty = false
+		c.ndirty--
+		c.dirtyBytes -= int64(len(e.key) + len(e.val))
+	}
+	c.writtenBack.Add(uint64(n))
+	b.wroteN(uint64(n))
+	return nil
+}
+
+// forget drops the entry of (st, key) without writing it back: RocksDB
+// holds a newer value (restore writes to RocksDB directly).
+func (c *valueCache) forget(st *rstate, key []byte) {
+	h := cacheHash(st, key)
+	if i := c.lookup(h, st, key); i >= 0 {
+		e := &c.entries[i]
+		if e.dirty {
+			e.dirty = false
+			c.ndirty--
+			c.dirtyBytes -= int64(len(e.key) + len(e.val))
+		}
+		c.release(i)
+		c.usage.Store(c.bytes)
+	}
+}
+
+func (c *valueCache) close() {
+	c.wb.Destroy()
+}

@@ -1,0 +1,168 @@
+package rocksdb_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/state/rocksdb"
+)
+
+func cacheResources(t *testing.T, size int64) *rocksdb.SharedResources {
+	t.Helper()
+	cfg := testConfig()
+	cfg.StateCacheSize = size
+	res, err := rocksdb.NewSharedResources(cfg)
+	must(t, err)
+	t.Cleanup(func() { res.Close() })
+	return res
+}
+
+func increment(t testing.TB, b *rocksdb.Backend, v api.ValueState, key []byte) {
+	b.SetCurrentKey(key)
+	cur, ok, err := v.Get()
+	must(t, err)
+	var n uint64
+	if ok {
+		n = binary.BigEndian.Uint64(cur)
+	}
+	must(t, v.Put(binary.BigEndian.AppendUint64(nil, n+1)))
+}
+
+func counter(t testing.TB, b *rocksdb.Backend, v api.ValueState, key []byte) uint64 {
+	b.SetCurrentKey(key)
+	cur, ok, err := v.Get()
+	must(t, err)
+	if !ok {
+		return 0
+	}
+	return binary.BigEndian.Uint64(cur)
+}
+
+// Hot keys are read and written in the cache; RocksDB sees them at the
+// checkpoint, which holds the latest values.
+func TestStateCacheWritesHotKeysBackAtCheckpoints(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	const keys, rounds = 100, 500
+	for r := 0; r < rounds; r++ {
+		for k := 0; k < keys; k++ {
+			increment(t, b, v, []byte(fmt.Sprint("key", k)))
+		}
+	}
+	s := b.Stats()
+	if s.Writes != 0 || s.CacheMisses != keys || s.CacheHits != keys*rounds-keys {
+		t.Fatalf("%d updates of %d keys: %d RocksDB writes, %d cache hits, %d misses; want 0, %d, %d",
+			keys*rounds, keys, s.Writes, s.CacheHits, s.CacheMisses, keys*rounds-keys, keys)
+	}
+	cp := filepath.Join(t.TempDir(), "cp")
+	must(t, b.Checkpoint(cp))
+	if s := b.Stats(); s.CacheWrittenBack != keys {
+		t.Fatalf("checkpoint wrote %d cached entries back, want %d", s.CacheWrittenBack, keys)
+	}
+	// More updates after the checkpoint must not leak into it.
+	increment(t, b, v, []byte("key0"))
+	r := openCheckpoint(t, res, options(t, all, nil), cp)
+	rv, err := r.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	for k := 0; k < keys; k++ {
+		if got := counter(t, r, rv, []byte(fmt.Sprint("key", k))); got != rounds {
+			t.Fatalf("restored key%d = %d, want %d", k, got, rounds)
+		}
+	}
+	if got := counter(t, b, v, []byte("key0")); got != rounds+1 {
+		t.Fatalf("key0 = %d after the checkpoint, want %d", got, rounds+1)
+	}
+}
+
+// Many more keys than the cache holds: it stays within its budget, evicts
+// and writes back, and every value survives.
+func TestStateCacheEvictsWithinItsBudget(t *testing.T) {
+	const budget = 256 << 10
+	res := cacheResources(t, budget)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	const keys = 20000
+	peak := int64(0)
+	for r := 0; r < 3; r++ {
+		for k := 0; k < keys; k++ {
+			increment(t, b, v, []byte(fmt.Sprint("key", k)))
+			if k%500 == 0 {
+				peak = max(peak, b.Stats().CacheBytes)
+			}
+		}
+	}
+	s := b.Stats()
+	if peak > budget || peak < budget/2 {
+		t.Fatalf("cache peaked at %d bytes for a budget of %d", peak, budget)
+	}
+	if s.CacheWrittenBack < keys || s.Writes == 0 {
+		t.Fatalf("%d keys through a small cache: %d entries written back in %d writes", keys, s.CacheWrittenBack, s.Writes)
+	}
+	for k := 0; k < keys; k++ {
+		if got := counter(t, b, v, []byte(fmt.Sprint("key", k))); got != 3 {
+			t.Fatalf("key%d = %d, want 3", k, got)
+		}
+	}
+}
+
+// Dirty entries are written back once there are more than a few thousand,
+// which bounds what a checkpoint's synchronous part writes.
+func TestStateCacheBoundsDirtyEntries(t *testing.T) {
+	res := cacheResources(t, 64<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	for k := 0; k < 10000; k++ {
+		increment(t, b, v, []byte(fmt.Sprint("key", k)))
+	}
+	s := b.Stats()
+	if s.CacheWrittenBack < 4096 || s.CacheWrittenBack > 10000 {
+		t.Fatalf("10000 new keys in a large cache: %d written back, want between 4096 and 10000", s.CacheWrittenBack)
+	}
+}
+
+func TestStateCacheHitsAllocateNothing(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	agg, err := b.Reducing(api.StateDescriptor{Name: "sum", Reduce: func(a, c, dst []byte) []byte {
+		return binary.BigEndian.AppendUint64(dst, binary.BigEndian.Uint64(a)+binary.BigEndian.Uint64(c))
+	}})
+	must(t, err)
+	keys := make([][]byte, 64)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprint("key", i))
+	}
+	one := binary.BigEndian.AppendUint64(nil, 1)
+	var buf [8]byte
+	i := 0
+	allocs := testing.AllocsPerRun(10000, func() {
+		b.SetCurrentKey(keys[i%len(keys)])
+		i++
+		cur, ok, err := v.Get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := uint64(0)
+		if ok {
+			n = binary.BigEndian.Uint64(cur)
+		}
+		binary.BigEndian.PutUint64(buf[:], n+1)
+		if err := v.Put(buf[:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := agg.Add(one); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a cached read-modify-write and reduce allocate %.2f times", allocs)
+	}
+}
