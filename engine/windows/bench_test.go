@@ -9,6 +9,8 @@ import (
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/connectors/nexmark"
 	"github.com/freshet/freshet/engine/operators/jsonpath"
+	"github.com/freshet/freshet/engine/state"
+	"github.com/freshet/freshet/engine/state/rocksdb"
 	"github.com/freshet/freshet/engine/windows"
 	"github.com/freshet/freshet/engine/windows/windowstest"
 )
@@ -117,18 +119,38 @@ type contender struct {
 	elapsed   time.Duration
 }
 
-// windowContender runs a window operator in a harness.
+// windowContender runs a window operator in a harness with heap state.
 func windowContender(b *testing.B, name string, cfg windows.Config) *contender {
+	return windowContenderOn(b, name, cfg, nil)
+}
+
+// windowContenderOn runs a window operator in a harness with the state
+// backend newState makes (nil: heap).
+func windowContenderOn(b *testing.B, name string, cfg windows.Config, newState func(state.Options) (state.Backend, error)) *contender {
 	op, err := windows.NewOperator(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := windowstest.New(op, windowstest.Options{Keyed: true, DiscardOutput: true})
+	h, err := windowstest.New(op, windowstest.Options{Keyed: true, DiscardOutput: true, State: newState})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close() })
 	return &contender{name: name, process: h.ProcessBatch, watermark: h.Watermark, results: h.Emitted}
+}
+
+// rocksdbState makes RocksDB backends in the benchmark's temporary
+// directory.
+func rocksdbState(b *testing.B) func(state.Options) (state.Backend, error) {
+	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { res.Close() })
+	return func(opts state.Options) (state.Backend, error) {
+		opts.Dir = b.TempDir()
+		return rocksdb.New(opts, res)
+	}
 }
 
 // runPaired feeds the same batches to every contender in turn, batch by
@@ -245,6 +267,38 @@ func BenchmarkSlidingVsTumbling(b *testing.B) {
 			runPaired(b, d,
 				windowContender(b, "tumbling", windows.Config{Assigner: windows.Tumbling(time.Minute), Aggregate: count, Input: windows.NoInput}),
 				windowContender(b, "sliding", windows.Config{Assigner: windows.Sliding(time.Minute, time.Second), Aggregate: count, Input: windows.NoInput}))
+		})
+	}
+}
+
+// BenchmarkSlidingFewPanes: bids per auction in sliding 10 s windows every
+// 2 s (Nexmark q5's windows, five panes), with heap and RocksDB state: a
+// key's panes in one value with one timer per key (the layout of windows of
+// few panes) against a value per pane and a timer per window (the layout
+// of many panes), fed the same batches in turn; the run ends with the
+// input (MaxWatermark), so every window fires.
+func BenchmarkSlidingFewPanes(b *testing.B) {
+	cfg := windows.Config{Assigner: windows.Sliding(10*time.Second, 2*time.Second),
+		Aggregate: windows.Numeric(windows.CountAgg), Input: windows.NoInput}
+	for _, st := range []string{"heap", "rocksdb"} {
+		b.Run("state="+st, func(b *testing.B) {
+			d := nexmarkBids(b, 1_000_000, "auction", 100_000)
+			var newState func(state.Options) (state.Backend, error)
+			if st == "rocksdb" {
+				newState = rocksdbState(b)
+			}
+			cs := []*contender{
+				windowContenderOn(b, "per-pane", windows.PerPane(cfg), newState),
+				windowContenderOn(b, "pane-set", cfg, newState),
+			}
+			runPaired(b, d, cs...)
+			for _, c := range cs {
+				start := time.Now()
+				if err := c.watermark(api.MaxWatermark); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N), c.name+"-end-ns/record")
+			}
 		})
 	}
 }
