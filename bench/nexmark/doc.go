@@ -22,7 +22,7 @@
 //     value of a field and emits them when the watermark passes (q5's hottest
 //     auctions per window, q7's highest bids).
 //   - window-top: the local (per subtask) half of q7's two-phase maximum per
-//     tumbling window.
+//     tumbling window, and of q5's top per window result (1 ms windows).
 //   - closing-price: q4's join of an auction with its bids, emitting the
 //     highest bid within the auction's lifetime when it expires.
 //   - new-users: q8's window join of persons and the auctions they opened,
