@@ -12,6 +12,7 @@ package plugins_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -337,12 +338,38 @@ func TestNexmarkConformance(t *testing.T) {
 		bids = append(bids, []byte(bid))
 	}
 	recs := records(bids)
+	// Binary bids: four little-endian int64, and values of other lengths.
+	var bins [][]byte
+	for i := range 2000 {
+		var b []byte
+		for range 4 {
+			n, _ := strconv.ParseInt(num(), 10, 64)
+			b = binary.LittleEndian.AppendUint64(b, uint64(n))
+		}
+		switch i % 50 {
+		case 1:
+			b = b[:rng.IntN(len(b))]
+		case 2:
+			b = append(b, byte(i))
+		}
+		bins = append(bins, b)
+	}
+	binRecs := records(bins)
+	for _, o := range []operator{
+		{module: "nexmark", function: "q1", kind: abi.KindMap, config: `{"format": "binary"}`},
+		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"format": "binary"}`},
+		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"format": "binary", "modulus": 7}`},
+	} {
+		t.Run(o.function+" "+o.config, func(t *testing.T) { conform(t, o, split(rng, binRecs, 500)) })
+	}
 	for _, o := range []operator{
 		{module: "nexmark", function: "q1", kind: abi.KindMap},
 		{module: "nexmark", function: "q2", kind: abi.KindFilter},
 		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"modulus": 7}`},
 		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"modulus": 1, "unknown": [1]}`},
 		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"modulus": null}`},
+		{module: "nexmark", function: "q1", kind: abi.KindMap, config: `{"format": "csv"}`},
+		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"format": null, "modulus": 3}`},
 	} {
 		t.Run(o.function+" "+o.config, func(t *testing.T) { conform(t, o, split(rng, recs, 500)) })
 	}
@@ -362,6 +389,10 @@ func TestOpenFailuresConform(t *testing.T) {
 		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"modulus": 1e2}`},
 		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"modulus": true}`},
 		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"modulus": 99999999999999999999}`},
+		{module: "nexmark", function: "q1", kind: abi.KindMap, config: `{"format": "xml"}`},
+		{module: "nexmark", function: "q1", kind: abi.KindMap, config: `{"format": 1}`},
+		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"format": "Binary"}`},
+		{module: "nexmark", function: "q2", kind: abi.KindFilter, config: `{"format": ["binary"]}`},
 	} {
 		for _, lang := range langs {
 			h, err := o.open(t, lang)

@@ -1,10 +1,13 @@
 // Command nexmark holds the reference Nexmark q1 (currency conversion) and
-// q2 (selected auctions) functions (plugins/README.md). Bids are CSV:
-// auction,bidder,price,dateTime.
+// q2 (selected auctions) functions (plugins/README.md). A bid is CSV,
+// auction,bidder,price,dateTime, or with configuration {"format": "binary"}
+// the same four fields as 32 bytes of little-endian int64 (nexmark-view's
+// binary rows).
 package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -16,9 +19,49 @@ var (
 	errBid        = errors.New("invalid bid")
 	modulus int64 = 123
 	out     []byte
+	// readBid reads a bid in the configured format.
+	readBid = parseBid
 )
 
 type bid struct{ auction, bidder, price, dateTime int64 }
+
+// binaryBidLen is the size of a binary bid.
+const binaryBidLen = 32
+
+// decodeBid reads a binary bid: exactly 32 bytes, four little-endian int64.
+func decodeBid(v []byte) (bid, bool) {
+	if len(v) != binaryBidLen {
+		return bid{}, false
+	}
+	f := func(i int) int64 { return int64(binary.LittleEndian.Uint64(v[i:])) }
+	return bid{f(0), f(8), f(16), f(24)}, true
+}
+
+// openFormat reads the configuration's format ("csv" or "binary"; absent or
+// null: csv) and sets readBid.
+func openFormat(config []byte) error {
+	var cfg struct {
+		Format *string `json:"format"`
+	}
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return errFormat
+		}
+		return err
+	}
+	switch {
+	case cfg.Format == nil || *cfg.Format == "csv":
+		readBid = parseBid
+	case *cfg.Format == "binary":
+		readBid = decodeBid
+	default:
+		return errFormat
+	}
+	return nil
+}
+
+var errFormat = errors.New(`format must be "csv" or "binary"`)
 
 // parseBid reads exactly four decimal integers separated by commas.
 func parseBid(v []byte) (bid, bool) {
@@ -54,7 +97,7 @@ func decimal(b []byte) (int64, bool) {
 }
 
 func q1(c *freshet.Context, r *freshet.Record) ([]byte, error) {
-	b, ok := parseBid(r.Value)
+	b, ok := readBid(r.Value)
 	if !ok {
 		return nil, errBid
 	}
@@ -70,7 +113,7 @@ func q1(c *freshet.Context, r *freshet.Record) ([]byte, error) {
 }
 
 func q2(c *freshet.Context, r *freshet.Record) (bool, error) {
-	b, ok := parseBid(r.Value)
+	b, ok := readBid(r.Value)
 	if !ok {
 		return false, errBid
 	}
@@ -78,8 +121,11 @@ func q2(c *freshet.Context, r *freshet.Record) (bool, error) {
 }
 
 func init() {
-	freshet.Map("q1", q1)
+	freshet.Map("q1", q1, freshet.OnOpen(openFormat))
 	freshet.Filter("q2", q2, freshet.OnOpen(func(config []byte) error {
+		if err := openFormat(config); err != nil {
+			return err
+		}
 		var cfg struct {
 			Modulus *json.Number `json:"modulus"`
 		}

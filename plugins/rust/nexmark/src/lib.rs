@@ -1,11 +1,48 @@
 //! The reference Nexmark q1 (currency conversion) and q2 (selected auctions)
-//! functions (plugins/README.md). Bids are ASCII CSV:
-//! `auction,bidder,price,dateTime`.
+//! functions (plugins/README.md). A bid is ASCII CSV
+//! `auction,bidder,price,dateTime`, or with configuration
+//! `{"format": "binary"}` the same four fields as 32 bytes of little-endian
+//! i64 (nexmark-view's binary rows).
 
-use freshet_sdk::{num, Emitted, Error, FilterFunction, MapOutput, Module, OpenContext, Record, Result};
+use freshet_sdk::{num, Emitted, Error, FilterFunction, MapFunction, MapOutput, Module, OpenContext, Record, Result};
 
 /// One bid: auction, bidder, price, dateTime.
 pub type Bid = [i64; 4];
+
+/// How a function reads its bids: configuration `format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `auction,bidder,price,dateTime` in decimal (the default).
+    #[default]
+    Csv,
+    /// The four fields as little-endian i64, 32 bytes.
+    Binary,
+}
+
+impl Format {
+    /// Reads `format` ("csv" or "binary"; absent or null: csv).
+    fn from_config(ctx: &OpenContext) -> Result<Format> {
+        match ctx.config().get("format") {
+            None => return Ok(Format::Csv),
+            Some(v) if v.is_null() => return Ok(Format::Csv),
+            Some(_) => {}
+        }
+        match ctx.config().string("format").ok().flatten().as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("binary") => Ok(Format::Binary),
+            _ => Err(Error::invalid_argument("format must be \"csv\" or \"binary\"")),
+        }
+    }
+
+    /// Reads one bid in this format.
+    #[inline(always)]
+    pub fn bid(self, v: &[u8]) -> Option<Bid> {
+        match self {
+            Format::Csv => parse_bid(v),
+            Format::Binary => decode_bid(v),
+        }
+    }
+}
 
 /// Reads exactly four decimal integers separated by single commas.
 pub fn parse_bid(v: &[u8]) -> Option<Bid> {
@@ -17,38 +54,66 @@ pub fn parse_bid(v: &[u8]) -> Option<Bid> {
     Some(f)
 }
 
+/// Bytes of a binary bid.
+pub const BINARY_BID_LEN: usize = 32;
+
+/// Reads a binary bid: exactly 32 bytes, four little-endian i64.
+#[inline(always)]
+pub fn decode_bid(v: &[u8]) -> Option<Bid> {
+    let b: &[u8; BINARY_BID_LEN] = v.try_into().ok()?;
+    let field = |i: usize| {
+        i64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]])
+    };
+    Some([field(0), field(8), field(16), field(24)])
+}
+
 fn invalid_bid() -> Error {
     Error::new("invalid bid")
 }
 
-/// q1: the bid with its price converted at 0.908, exactly, truncated.
-pub fn q1(r: &Record, out: MapOutput) -> Result<Emitted> {
-    let [auction, bidder, price, date_time] = parse_bid(r.value).ok_or_else(invalid_bid)?;
-    let converted = price / 1000 * 908 + (price % 1000) * 908 / 1000;
-    Ok(out.value_with(|w| {
-        w.write_i64(auction);
-        w.push(b',');
-        w.write_i64(bidder);
-        w.push(b',');
-        w.write_i64(converted);
-        w.push(b',');
-        w.write_i64(date_time);
-    }))
+/// q1: the bid with its price converted at 0.908, exactly, truncated,
+/// written as CSV whatever the input format.
+#[derive(Default)]
+pub struct Q1 {
+    format: Format,
+}
+
+impl MapFunction for Q1 {
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        self.format = Format::from_config(ctx)?;
+        Ok(())
+    }
+
+    fn map(&mut self, r: &Record, out: MapOutput) -> Result<Emitted> {
+        let [auction, bidder, price, date_time] = self.format.bid(r.value).ok_or_else(invalid_bid)?;
+        let converted = price / 1000 * 908 + (price % 1000) * 908 / 1000;
+        Ok(out.value_with(|w| {
+            w.write_i64(auction);
+            w.push(b',');
+            w.write_i64(bidder);
+            w.push(b',');
+            w.write_i64(converted);
+            w.push(b',');
+            w.write_i64(date_time);
+        }))
+    }
 }
 
 /// q2: keeps the bids of auctions divisible by the configured modulus.
 pub struct Q2 {
     modulus: i64,
+    format: Format,
 }
 
 impl Default for Q2 {
     fn default() -> Self {
-        Q2 { modulus: 123 }
+        Q2 { modulus: 123, format: Format::Csv }
     }
 }
 
 impl FilterFunction for Q2 {
     fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        self.format = Format::from_config(ctx)?;
         let v = match ctx.config().get("modulus") {
             None => return Ok(()),
             Some(v) if v.is_null() => return Ok(()),
@@ -64,13 +129,13 @@ impl FilterFunction for Q2 {
     }
 
     fn filter(&mut self, r: &Record) -> Result<bool> {
-        let bid = parse_bid(r.value).ok_or_else(invalid_bid)?;
+        let bid = self.format.bid(r.value).ok_or_else(invalid_bid)?;
         Ok(bid[0] % self.modulus == 0)
     }
 }
 
 pub fn register(m: &mut Module) {
-    m.map("q1", q1).filter("q2", Q2::default());
+    m.map("q1", Q1::default()).filter("q2", Q2::default());
 }
 
 freshet_sdk::export!(register);
@@ -122,6 +187,46 @@ mod tests {
         }
         let out = h.process(&[Input::data(b"k", b"1,2,3", 9)]).unwrap();
         assert_eq!(out[0].error_message(), Some("invalid bid"));
+    }
+
+    fn binary(bid: Bid) -> Vec<u8> {
+        bid.iter().flat_map(|f| f.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn binary_bids() {
+        let mut h = Harness::new(register);
+        h.open("q1", r#"{"format": "binary"}"#).unwrap();
+        let cases: &[(Bid, &str)] = &[
+            ([1007, 2001, 1000, 1_700_000_000_000], "1007,2001,908,1700000000000"),
+            ([-5, 0, -1999, i64::MIN], "-5,0,-1815,-9223372036854775808"),
+            ([1, 2, i64::MAX, i64::MAX], "1,2,8374821809464136432,9223372036854775807"),
+        ];
+        for (bid, want) in cases {
+            let out = h.process(&[Input::data(b"k", &binary(*bid), 9)]).unwrap();
+            assert_eq!(&out[0].value[..], want.as_bytes(), "{:?}", bid);
+        }
+        for bad in [&binary([1, 2, 3, 4])[..31], &[0u8; 33][..], b""] {
+            let out = h.process(&[Input::data(b"k", bad, 9)]).unwrap();
+            assert_eq!(out[0].error_message(), Some("invalid bid"), "{} bytes", bad.len());
+        }
+
+        let mut h = Harness::new(register);
+        h.open("q2", r#"{"format": "binary", "modulus": 7}"#).unwrap();
+        for (auction, keep) in [(14, true), (15, false), (-7, true)] {
+            let out = h.process(&[Input::data(b"", &binary([auction, 1, 1, 1]), 0)]).unwrap();
+            assert_eq!(!out.is_empty(), keep, "{}", auction);
+        }
+        for config in [r#"{"format": "xml"}"#, r#"{"format": 1}"#, r#"{"format": "CSV"}"#] {
+            for f in ["q1", "q2"] {
+                let mut h = Harness::new(register);
+                assert_eq!(h.open(f, config), Err(status::INVALID_ARGUMENT), "{} {}", f, config);
+            }
+        }
+        let mut h = Harness::new(register);
+        h.open("q1", r#"{"format": null}"#).unwrap();
+        let out = h.process(&[Input::data(b"", b"1,2,1000,4", 0)]).unwrap();
+        assert_eq!(&out[0].value[..], b"1,2,908,4");
     }
 
     #[test]
