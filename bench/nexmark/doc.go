@@ -13,9 +13,12 @@
 // user logic (see Register):
 //
 //   - nexmark-view: the nexmark project's person, auction and bid views over
-//     the source's binary events: keeps one kind, projects columns to JSON or
-//     CSV and sets the record key. It is chained to the source, so it also
-//     stamps the latency markers the probe sink reads.
+//     the source's binary events: keeps one kind, projects columns to JSON,
+//     CSV or binary rows (integer columns as little-endian int64, what q1's
+//     and q2's modules read) and sets the record key. It is chained to the
+//     source, so it also stamps the latency markers the probe sink reads.
+//   - nexmark-csv: turns binary rows into the CSV rows the view would have
+//     written (q2, after the module's filter).
 //   - local-count: counts records per key and event-time pane in memory and
 //     hands the partial counts on at each watermark (q5's two-phase count).
 //   - top: keyed, keeps per key and timestamp the records with the largest
@@ -23,6 +26,9 @@
 //     auctions per window, q7's highest bids).
 //   - window-top: the local (per subtask) half of q7's two-phase maximum per
 //     tumbling window, and of q5's top per window result (1 ms windows).
+//   - bid-top: the same for q7's bids, read straight from the source's
+//     binary events: a bid's row (JSON) is encoded only when it is a
+//     candidate.
 //   - closing-price: q4's join of an auction with its bids, emitting the
 //     highest bid within the auction's lifetime when it expires.
 //   - new-users: q8's window join of persons and the auctions they opened,

@@ -90,12 +90,34 @@ func columnNames(k nexmark.Kind) string {
 	return strings.Join(names, ", ")
 }
 
+// readColumns reads the field `columns` of a node over events of kind k:
+// the columns in the order given, every column of the view when absent.
+// Mistakes are recorded in p.
+func readColumns(p *params.Params, k nexmark.Kind) []column {
+	if !p.Has("columns") {
+		return columns[k]
+	}
+	var cols []column
+	for _, name := range p.StringList("columns") {
+		c, ok := findColumn(k, name)
+		if !ok {
+			p.Errorf("columns", "the %s view has no column %q (columns: %s)", k, name, columnNames(k))
+			continue
+		}
+		cols = append(cols, c)
+	}
+	if len(cols) == 0 && p.Err() == nil {
+		p.Errorf("columns", "is empty; leave it out for every column")
+	}
+	return cols
+}
+
 // viewConfig is a validated nexmark-view.
 type viewConfig struct {
 	kind    nexmark.Kind
 	cols    []column
 	key     *column
-	csv     bool
+	format  rowFormat
 	onError onerror.Policy
 }
 
@@ -107,7 +129,8 @@ type viewConfig struct {
 //	    view: bid                     # person | auction | bid
 //	    columns: [auction, price]     # default: every column, in the view's order
 //	    key: auction                  # optional: an integer column, the record key (decimal)
-//	    format: json                  # json: {"auction":1007,"price":2139}; csv: 1007,2139
+//	    format: json                  # json: {"auction":1007,"price":2139}; csv: 1007,2139;
+//	                                  # binary: integer columns only, 8 bytes each, little-endian
 func buildView(probe *Probe) registry.OperatorBuilder {
 	return func(p *params.Params) (registry.Operator, error) {
 		var cfg viewConfig
@@ -121,21 +144,7 @@ func buildView(probe *Probe) registry.OperatorBuilder {
 		default:
 			p.Required("view")
 		}
-		if p.Has("columns") {
-			for _, name := range p.StringList("columns") {
-				c, ok := findColumn(cfg.kind, name)
-				if !ok {
-					p.Errorf("columns", "the %s view has no column %q (columns: %s)", cfg.kind, name, columnNames(cfg.kind))
-					continue
-				}
-				cfg.cols = append(cfg.cols, c)
-			}
-			if len(cfg.cols) == 0 && p.Err() == nil {
-				p.Errorf("columns", "is empty; leave it out for every column")
-			}
-		} else {
-			cfg.cols = columns[cfg.kind]
-		}
+		cfg.cols = readColumns(p, cfg.kind)
 		if p.Has("key") {
 			name := p.String("key", "")
 			c, ok := findColumn(cfg.kind, name)
@@ -148,7 +157,18 @@ func buildView(probe *Probe) registry.OperatorBuilder {
 				cfg.key = &c
 			}
 		}
-		cfg.csv = p.Enum("format", "json", "json", "csv") == "csv"
+		switch p.Enum("format", "json", "json", "csv", "binary") {
+		case "csv":
+			cfg.format = formatCSV
+		case "binary":
+			cfg.format = formatBinary
+			for _, c := range cfg.cols {
+				if c.str {
+					p.Errorf("format", "column %q is a string; the binary format holds integer columns only", c.name)
+					break
+				}
+			}
+		}
 		cfg.onError = onerror.FromParams(p, "")
 		if err := p.Err(); err != nil {
 			return registry.Operator{}, err
@@ -224,37 +244,7 @@ func (v *view) ProcessBatch(in *api.Batch, out api.Output) error {
 }
 
 func (v *view) emit(r *api.Record, out api.Output) {
-	v.buf = v.buf[:0]
-	if v.cfg.csv {
-		for i, c := range v.cfg.cols {
-			if i > 0 {
-				v.buf = append(v.buf, ',')
-			}
-			n, s := c.get(&v.ev)
-			if c.str {
-				v.buf = appendCSV(v.buf, s)
-			} else {
-				v.buf = strconv.AppendInt(v.buf, n, 10)
-			}
-		}
-	} else {
-		v.buf = append(v.buf, '{')
-		for i, c := range v.cfg.cols {
-			if i > 0 {
-				v.buf = append(v.buf, ',')
-			}
-			v.buf = append(v.buf, '"')
-			v.buf = append(v.buf, c.name...)
-			v.buf = append(v.buf, '"', ':')
-			n, s := c.get(&v.ev)
-			if c.str {
-				v.buf = jsonpath.AppendString(v.buf, s)
-			} else {
-				v.buf = strconv.AppendInt(v.buf, n, 10)
-			}
-		}
-		v.buf = append(v.buf, '}')
-	}
+	v.buf = appendRow(v.buf[:0], v.cfg.cols, &v.ev, v.cfg.format)
 	v.rec = api.Record{Value: v.buf, Timestamp: r.Timestamp, Headers: r.Headers}
 	if v.cfg.key != nil {
 		n, _ := v.cfg.key.get(&v.ev)
@@ -269,6 +259,61 @@ func (v *view) emit(r *api.Record, out api.Output) {
 	}
 	out.Emit(&v.rec)
 	v.rec = api.Record{}
+}
+
+// rowFormat is how a view encodes its rows.
+type rowFormat uint8
+
+const (
+	// formatJSON: {"auction":1007,"price":2139}.
+	formatJSON rowFormat = iota
+	// formatCSV: 1007,2139 (no line break).
+	formatCSV
+	// formatBinary: each column as a little-endian int64, 8 bytes; string
+	// columns are not allowed (buildView refuses them). The nexmark plugins
+	// read bids of four columns in this form (format: binary).
+	formatBinary
+)
+
+// appendRow appends the columns cols of ev to dst as a row of format f.
+func appendRow(dst []byte, cols []column, ev *nexmark.Event, f rowFormat) []byte {
+	switch f {
+	case formatBinary:
+		for _, c := range cols {
+			n, _ := c.get(ev)
+			dst = binary.LittleEndian.AppendUint64(dst, uint64(n))
+		}
+		return dst
+	case formatCSV:
+		for i, c := range cols {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			n, s := c.get(ev)
+			if c.str {
+				dst = appendCSV(dst, s)
+			} else {
+				dst = strconv.AppendInt(dst, n, 10)
+			}
+		}
+		return dst
+	}
+	dst = append(dst, '{')
+	for i, c := range cols {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, c.name...)
+		dst = append(dst, '"', ':')
+		n, s := c.get(ev)
+		if c.str {
+			dst = jsonpath.AppendString(dst, s)
+		} else {
+			dst = strconv.AppendInt(dst, n, 10)
+		}
+	}
+	return append(dst, '}')
 }
 
 // appendCSV appends s as a CSV field, quoted as in RFC 4180 when it holds a
