@@ -76,71 +76,148 @@ pub fn format_i64(v: i64, buf: &mut [u8; MAX_I64_LEN]) -> &[u8] {
     &buf[i..]
 }
 
-const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
-
 /// Appends `v` in decimal to `out`.
 ///
-/// Written for wasm32, which has no 64-bit multiply-high: a u64 division by
-/// 10 is a real division instruction, while a u32 division by a constant is
-/// a cheap multiply and shift. So the number is cut into 8-digit u32 chunks
-/// with at most two u64 divisions, and the digits go straight into the
-/// vector's spare capacity (a stack buffer would cost a memory.copy).
+/// Written for wazero's code generator, which turns every loop iteration,
+/// memory access and division into more machine code than a native
+/// compiler would: the digits are counted with comparisons, then written
+/// straight into the vector's spare capacity (a stack buffer would cost a
+/// memory.copy) without loops, two digits per 16-bit store and eight per
+/// 64-bit store. Divisions by constants are multiplications and shifts
+/// (wasm32 has no 64-bit multiply-high, so LLVM leaves them to the engine,
+/// which emits real divisions), except the one or two u64 divisions by 10^8
+/// that numbers of more than eight digits need.
 pub fn append_i64(out: &mut Vec<u8>, v: i64) {
     let neg = v < 0;
-    let mut m = v.unsigned_abs();
-    let mut chunks = [0u32; 3];
-    let mut nchunks = 0;
-    while m > u32::MAX as u64 {
-        let q = m / 100_000_000;
-        chunks[nchunks] = (m - q * 100_000_000) as u32;
-        nchunks += 1;
-        m = q;
-    }
-    let top = m as u32;
-    let mut top_digits = 1;
-    while top_digits < 10 && top >= POW10[top_digits] {
-        top_digits += 1;
-    }
-    let n = neg as usize + top_digits + 8 * nchunks;
+    let m = v.unsigned_abs();
+    let n = neg as usize + digits(m);
     out.reserve(n);
     let len = out.len();
-    // SAFETY: reserve(n) made room for n more bytes; all n are written
-    // before the length covers them.
+    // SAFETY: reserve(n) made room for n more bytes; the digits fill the
+    // n - neg bytes before `end` (digits(m) of them), the sign the first,
+    // and the length covers them only once all are written.
     unsafe {
-        let mut p = out.as_mut_ptr().add(len);
+        let start = out.as_mut_ptr().add(len);
         if neg {
-            *p = b'-';
-            p = p.add(1);
+            *start = b'-';
         }
-        write_digits(p, top, top_digits);
-        p = p.add(top_digits);
-        while nchunks > 0 {
-            nchunks -= 1;
-            write_digits(p, chunks[nchunks], 8);
-            p = p.add(8);
-        }
+        write_u64(start.add(n), m);
         out.set_len(len + n);
     }
 }
 
-/// Writes the low `d` decimal digits of `x`, zero-padded, at `p`.
-#[inline]
-unsafe fn write_digits(p: *mut u8, mut x: u32, d: usize) {
-    let mut i = d;
-    while i > 0 {
-        i -= 1;
-        let q = div10(x);
-        *p.add(i) = b'0' + (x - q * 10) as u8;
-        x = q;
+/// Number of decimal digits of `m` (1 for 0).
+#[inline(always)]
+fn digits(m: u64) -> usize {
+    if m < 100_000_000 {
+        if m < 10_000 {
+            1 + (m >= 10) as usize + (m >= 100) as usize + (m >= 1_000) as usize
+        } else {
+            5 + (m >= 100_000) as usize + (m >= 1_000_000) as usize + (m >= 10_000_000) as usize
+        }
+    } else {
+        let mut d = 9;
+        let mut p = 1_000_000_000u64;
+        // At most 11 more comparisons, for numbers of 10 to 20 digits.
+        while d < 20 && m >= p {
+            d += 1;
+            p = p.wrapping_mul(10);
+        }
+        d
     }
 }
 
-/// `x / 10` as a multiply and shift, exact for every u32. LLVM leaves
-/// divisions by constants to the WebAssembly engine, and wazero emits a
-/// real division instruction.
+/// Writes the digits of `m` so that they end just before `end`.
 #[inline(always)]
-fn div10(x: u32) -> u32 {
-    ((x as u64 * 0xCCCC_CCCD) >> 35) as u32
+unsafe fn write_u64(end: *mut u8, m: u64) {
+    if m < 100_000_000 {
+        write_upto8(end, m as u32);
+        return;
+    }
+    let hi = m / 100_000_000;
+    write8(end.sub(8), (m - hi * 100_000_000) as u32);
+    if hi < 100_000_000 {
+        write_upto8(end.sub(8), hi as u32);
+        return;
+    }
+    let top = hi / 100_000_000; // < 1845: u64::MAX has 20 digits
+    write8(end.sub(16), (hi - top * 100_000_000) as u32);
+    write_upto8(end.sub(16), top as u32);
+}
+
+/// Writes the 1 to 8 digits of `x` < 10^8 (no leading zeros) ending just
+/// before `end`.
+#[inline(always)]
+unsafe fn write_upto8(end: *mut u8, x: u32) {
+    if x >= 10_000 {
+        let hi = div10000(x);
+        write4(end.sub(4), x - hi * 10_000);
+        write_upto4(end.sub(4), hi);
+    } else {
+        write_upto4(end, x);
+    }
+}
+
+/// Writes the 1 to 4 digits of `x` < 10^4 ending just before `end`.
+#[inline(always)]
+unsafe fn write_upto4(end: *mut u8, x: u32) {
+    if x >= 100 {
+        let hi = div100(x);
+        write2(end.sub(2), x - hi * 100);
+        if hi >= 10 {
+            write2(end.sub(4), hi);
+        } else {
+            *end.sub(3) = b'0' + hi as u8;
+        }
+    } else if x >= 10 {
+        write2(end.sub(2), x);
+    } else {
+        *end.sub(1) = b'0' + x as u8;
+    }
+}
+
+/// The two ASCII digits of `x` < 100 as a little-endian u16.
+#[inline(always)]
+fn pair(x: u32) -> u16 {
+    let tens = (x * 103) >> 10; // x / 10 for x < 100
+    (b'0' as u16 + tens as u16) | (b'0' as u16 + (x - tens * 10) as u16) << 8
+}
+
+/// The four ASCII digits of `x` < 10^4, zero-padded, as a little-endian u32.
+#[inline(always)]
+fn quad(x: u32) -> u32 {
+    let hi = div100(x);
+    pair(hi) as u32 | (pair(x - hi * 100) as u32) << 16
+}
+
+#[inline(always)]
+unsafe fn write2(p: *mut u8, x: u32) {
+    core::ptr::write_unaligned(p as *mut u16, pair(x).to_le());
+}
+
+#[inline(always)]
+unsafe fn write4(p: *mut u8, x: u32) {
+    core::ptr::write_unaligned(p as *mut u32, quad(x).to_le());
+}
+
+/// Writes the eight digits of `x` < 10^8, zero-padded, at `p`.
+#[inline(always)]
+unsafe fn write8(p: *mut u8, x: u32) {
+    let hi = div10000(x);
+    let v = quad(hi) as u64 | (quad(x - hi * 10_000) as u64) << 32;
+    core::ptr::write_unaligned(p as *mut u64, v.to_le());
+}
+
+/// `x / 100` as a multiply and shift, exact for every u32.
+#[inline(always)]
+fn div100(x: u32) -> u32 {
+    ((x as u64 * 1_374_389_535) >> 37) as u32
+}
+
+/// `x / 10000` as a multiply and shift, exact for every u32.
+#[inline(always)]
+fn div10000(x: u32) -> u32 {
+    ((x as u64 * 3_518_437_209) >> 45) as u32
 }
 
 #[cfg(test)]
@@ -178,17 +255,36 @@ mod tests {
     }
 
     #[test]
-    fn div10_is_exact() {
+    fn divisions_are_exact() {
         let mut x: u32 = 0;
         loop {
-            assert_eq!(div10(x), x / 10, "{}", x);
+            assert_eq!(div100(x), x / 100, "{}", x);
+            assert_eq!(div10000(x), x / 10_000, "{}", x);
             match x.checked_add(9_973) {
                 Some(n) => x = n,
                 None => break,
             }
         }
-        for x in [u32::MAX, u32::MAX - 1, 9, 10, 11, 99_999_999, 100_000_000] {
-            assert_eq!(div10(x), x / 10, "{}", x);
+        for x in [u32::MAX, u32::MAX - 1, 99, 100, 101, 9_999, 10_000, 99_999_999, 100_000_000] {
+            assert_eq!(div100(x), x / 100, "{}", x);
+            assert_eq!(div10000(x), x / 10_000, "{}", x);
+        }
+        for x in 0..100 {
+            assert_eq!(pair(x).to_le_bytes(), [b'0' + (x / 10) as u8, b'0' + (x % 10) as u8]);
+        }
+        for x in 0..10_000 {
+            assert_eq!(&quad(x).to_le_bytes(), format!("{:04}", x).as_bytes());
+        }
+    }
+
+    #[test]
+    fn digits_counts() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(u64::MAX), 20);
+        for p in 0..20 {
+            let x = 10u64.pow(p);
+            assert_eq!(digits(x), p as usize + 1, "{}", x);
+            assert_eq!(digits(x - 1), (p as usize).max(1), "{}", x - 1);
         }
     }
 
