@@ -93,8 +93,8 @@ func instantiateMeterModule(ctx context.Context, rt wazero.Runtime) error {
 // cancelled.
 var errInterrupted = errors.New("guest call interrupted")
 
-// tick runs every meter.Fuel function entries and loop iterations of the
-// guest: it stops the call when its deadline passed or the task was
+// tick runs every meter.Fuel loop iterations (and entries of functions that
+// may recurse) of the guest: it stops the call when its deadline passed or the task was
 // cancelled, and otherwise refills the fuel. Being a call into Go, it also
 // lets the Go scheduler stop this goroutine for a garbage collection.
 func (in *Instance) tick(stack []uint64) {

@@ -11,8 +11,9 @@
 // Invariants:
 //   - Only this package tree imports wazero.
 //   - Every module is metered before it is compiled (host/internal/meter):
-//     guest code pays for a fuel check per loop iteration and calls back
-//     into the host every meter.Fuel iterations, where the batch deadline
+//     guest code pays for a fuel check per loop iteration (and per entry of
+//     a function that may recurse) and calls back into the host every
+//     meter.Fuel of them, where the batch deadline
 //     and task cancellation are enforced. A guest therefore never runs more
 //     than a few microseconds without reaching a Go safepoint.
 //   - An Instance belongs to one goroutine (its task) and is never shared.

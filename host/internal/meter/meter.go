@@ -17,11 +17,26 @@
 //     type (shifting every defined function's index by one), and a mutable
 //     i32 global holding the fuel (after every existing global, so no
 //     existing index moves);
-//   - at each function entry and after each loop's block type inserts
-//     global.get f; i32.const 1; i32.sub; global.set f; global.get f; i32.eqz;
-//     if; call tick; global.set f; end
+//   - leaves as they are the functions that neither loop nor call any but
+//     such functions: they run in time bounded by their size and their
+//     callees' (no local, no check);
+//   - gives every other function one more local, which holds the fuel while
+//     the function runs: it is loaded from the global at entry and after
+//     each call of a metered function, and stored back before each such
+//     call and wherever the function returns (return, a branch out of the
+//     body, its end). A loop iteration then spends fuel in a register
+//     ("local.get; i32.const 1; i32.sub; local.tee; i32.eqz; if; call tick;
+//     local.set; end" after the loop's block type) instead of a load and a
+//     store of the global, which made every iteration of a short loop wait
+//     for the previous one's store;
+//   - spends one unit at the entry of every function that calls a metered
+//     function (directly or through a table), so that recursion is metered;
 //   - renumbers function indices in calls, ref.func, exports, the start
 //     function, element segments and the name section.
+//
+// So fuel counts loop iterations and entries of functions that can recurse;
+// a guest reaches the host within Fuel of them, plus a bounded amount of
+// loop-free code between two.
 //
 // The input is trusted to be a module the host has already validated; the
 // rewrite still refuses code that names the fuel global or anything it
@@ -32,6 +47,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ImportModule and ImportName name the host function metered code calls
@@ -41,8 +57,8 @@ const (
 	ImportName   = "tick"
 )
 
-// Fuel is how many function entries and loop iterations run between two
-// host calls.
+// Fuel is how many loop iterations and entries of functions that call
+// metered functions run between two host calls.
 const Fuel = 10000
 
 // ErrUnsupported: the module uses an instruction or section the rewriter
@@ -68,6 +84,7 @@ func Instrument(module []byte) ([]byte, error) {
 
 	// First pass: counts that the rewrite needs.
 	var nTypes, nFuncImports, nGlobalImports, nGlobals uint32
+	var params, funcTypes []uint32 // parameter count per type; type per defined function
 	has := map[byte]bool{}
 	for _, s := range sections {
 		has[s.id] = true
@@ -75,6 +92,26 @@ func Instrument(module []byte) ([]byte, error) {
 		switch s.id {
 		case 1:
 			nTypes = r.u32()
+			params = make([]uint32, 0, min(nTypes, 1<<16))
+			for i := uint32(0); i < nTypes && r.err == nil; i++ {
+				if form := r.byte(); form != 0x60 {
+					r.fail("type %d has form %#x, not func", i, form)
+				}
+				np := r.u32()
+				r.bytes(int(np))
+				params = append(params, np)
+				r.bytes(int(r.u32()))
+			}
+		case 3:
+			n := r.u32()
+			funcTypes = make([]uint32, 0, min(n, 1<<16))
+			for i := uint32(0); i < n && r.err == nil; i++ {
+				t := r.u32()
+				if int(t) >= len(params) {
+					r.fail("function %d has type %d, the module has %d types", i, t, len(params))
+				}
+				funcTypes = append(funcTypes, t)
+			}
 		case 2:
 			n := r.u32()
 			for i := uint32(0); i < n && r.err == nil; i++ {
@@ -107,7 +144,7 @@ func Instrument(module []byte) ([]byte, error) {
 	if !has[1] {
 		return nil, fmt.Errorf("%w: no type section", ErrUnsupported)
 	}
-	m := &rewriter{tickFunc: nFuncImports, fuelGlobal: nGlobalImports + nGlobals}
+	m := &rewriter{tickFunc: nFuncImports, fuelGlobal: nGlobalImports + nGlobals, params: params, funcTypes: funcTypes}
 
 	out := append([]byte(nil), module[:8]...)
 	emit := func(id byte, body []byte) {
@@ -202,7 +239,29 @@ func order(id byte) int {
 type rewriter struct {
 	tickFunc   uint32 // index of the tick import; defined functions at or above it move up one
 	fuelGlobal uint32
+	params     []uint32 // parameter count of each type
+	funcTypes  []uint32 // type of each defined function
+
+	// plain says, per defined function, that it is left unmetered: it
+	// neither loops nor calls but plain functions (see Instrument).
+	plain []bool
+
+	// What the last expr saw: a loop, a call through a table or of a
+	// metered function, and the defined functions it calls.
+	sawLoop, sawCall, sawIndirect bool
+	callees                       []uint32
 }
+
+// isPlain reports whether function idx (original numbering) is a defined
+// function left unmetered.
+func (m *rewriter) isPlain(idx uint32) bool {
+	d := idx - m.tickFunc
+	return idx >= m.tickFunc && int(d) < len(m.plain) && m.plain[d]
+}
+
+// fuelLocal is how expr meters a function body: the local that holds its
+// fuel.
+type fuelLocal struct{ idx uint32 }
 
 func (m *rewriter) fn(idx uint32) uint32 {
 	if idx >= m.tickFunc {
@@ -235,7 +294,7 @@ func (m *rewriter) checkGlobals(b []byte, n uint32) error {
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		r.byte()
 		r.byte()
-		if _, err := m.expr(r, nil, false); err != nil {
+		if _, err := m.expr(r, nil, nil); err != nil {
 			return err
 		}
 	}
@@ -257,7 +316,7 @@ func (m *rewriter) elements(body []byte) ([]byte, error) {
 		}
 		if flags&1 == 0 { // active: offset expression
 			var err error
-			if out, err = m.expr(r, out, false); err != nil {
+			if out, err = m.expr(r, out, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -272,7 +331,7 @@ func (m *rewriter) elements(body []byte) ([]byte, error) {
 				continue
 			}
 			var err error
-			if out, err = m.expr(r, out, false); err != nil {
+			if out, err = m.expr(r, out, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -280,62 +339,163 @@ func (m *rewriter) elements(body []byte) ([]byte, error) {
 	return out, r.err
 }
 
-func (m *rewriter) code(body []byte) ([]byte, error) {
-	r := &rd{b: body}
+// body is one function of the code section.
+type body struct {
+	locals []byte // the local declarations, as encoded (count, groups)
+	nl     uint32 // number of local groups
+	n      uint64 // number of locals, parameters included
+	code   []byte // the instructions
+}
+
+func (m *rewriter) code(section []byte) ([]byte, error) {
+	r := &rd{b: section}
 	n := r.u32()
-	out := binary.AppendUvarint(nil, uint64(n))
-	var fb []byte
+	if r.err == nil && int(n) != len(m.funcTypes) {
+		return nil, fmt.Errorf("%d function bodies for %d functions", n, len(m.funcTypes))
+	}
+	// First pass: each function's plain copy, whether it loops, and what it
+	// calls.
+	bodies := make([]body, 0, min(n, 1<<16))
+	plain := make([][]byte, 0, min(n, 1<<16))
+	candidate := make([]bool, 0, min(n, 1<<16)) // no loop, no call through a table
+	callees := make([][]uint32, 0, min(n, 1<<16))
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		size := r.u32()
 		fr := &rd{b: r.bytes(int(size))}
 		if r.err != nil {
 			break
 		}
-		fb = fb[:0]
-		nl := fr.u32()
-		fb = binary.AppendUvarint(fb, uint64(nl))
-		for j := uint32(0); j < nl && fr.err == nil; j++ {
-			fb = binary.AppendUvarint(fb, uint64(fr.u32()))
-			fb = append(fb, fr.byte())
+		b := body{locals: fr.b, n: uint64(m.params[m.funcTypes[i]])}
+		b.nl = fr.u32()
+		for j := uint32(0); j < b.nl && fr.err == nil; j++ {
+			b.n += uint64(fr.u32())
+			fr.byte()
 		}
 		if fr.err != nil {
 			return nil, fmt.Errorf("function %d locals: %v", i, fr.err)
 		}
-		fb = m.tick(fb)
-		var err error
-		if fb, err = m.expr(fr, fb, true); err != nil {
+		if b.n >= 1<<32-1 {
+			return nil, fmt.Errorf("function %d has %d locals", i, b.n)
+		}
+		b.locals, b.code = b.locals[:len(b.locals)-len(fr.b)], fr.b
+		out, err := m.expr(&rd{b: b.code}, nil, nil)
+		if err != nil {
 			return nil, fmt.Errorf("function %d: %v", i, err)
 		}
-		if !fr.done() {
-			return nil, fmt.Errorf("function %d: %d bytes after its end", i, len(fr.b))
+		bodies = append(bodies, b)
+		plain = append(plain, out)
+		candidate = append(candidate, !m.sawLoop && !m.sawIndirect)
+		callees = append(callees, slices.Clone(m.callees))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	// A function is plain when it does not loop, calls nothing through a
+	// table, and calls only plain functions: found bottom-up, so that a
+	// cycle of calls is never plain.
+	m.plain = make([]bool, len(bodies))
+	for changed := true; changed; {
+		changed = false
+		for i := range bodies {
+			if m.plain[i] || !candidate[i] {
+				continue
+			}
+			ok := true
+			for _, c := range callees[i] {
+				ok = ok && m.isPlain(c)
+			}
+			if ok {
+				m.plain[i], changed = true, true
+			}
+		}
+	}
+	// Second pass: meter the others.
+	out := binary.AppendUvarint(nil, uint64(n))
+	var fb []byte
+	for i, b := range bodies {
+		fb = fb[:0]
+		if m.plain[i] {
+			fb = append(append(fb, b.locals...), plain[i]...)
+		} else {
+			f := &fuelLocal{idx: uint32(b.n)}
+			fb = binary.AppendUvarint(fb, uint64(b.nl)+1)
+			fb = append(fb, skipU32(b.locals)...)
+			fb = append(fb, 1, 0x7f) // one i32: the fuel
+			fb = m.reload(fb, f)
+			var err error
+			m.expr(&rd{b: b.code}, nil, nil) // what it calls
+			if m.sawCall {
+				fb = m.charge(fb, f)
+			}
+			if fb, err = m.expr(&rd{b: b.code}, fb, f); err != nil {
+				return nil, fmt.Errorf("function %d: %v", i, err)
+			}
 		}
 		out = binary.AppendUvarint(out, uint64(len(fb)))
 		out = append(out, fb...)
 	}
-	return out, r.err
+	return out, nil
 }
 
-// tick appends the fuel check.
-func (m *rewriter) tick(b []byte) []byte {
-	g := m.fuelGlobal
-	b = append(b, 0x23)
-	b = binary.AppendUvarint(b, uint64(g))
-	b = append(b, 0x41, 0x01, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
-	b = binary.AppendUvarint(b, uint64(g))
-	b = append(b, 0x23)
-	b = binary.AppendUvarint(b, uint64(g))
+// skipU32 returns b after its leading unsigned LEB128.
+func skipU32(b []byte) []byte {
+	for i, c := range b {
+		if c&0x80 == 0 {
+			return b[i+1:]
+		}
+	}
+	return nil
+}
+
+// charge appends the spending of one unit of f's fuel, and the call to the
+// host that refills it when it runs out.
+func (m *rewriter) charge(b []byte, f *fuelLocal) []byte {
+	b = append(b, 0x20) // local.get
+	b = binary.AppendUvarint(b, uint64(f.idx))
+	b = append(b, 0x41, 0x01, 0x6b, 0x22) // i32.const 1; i32.sub; local.tee
+	b = binary.AppendUvarint(b, uint64(f.idx))
 	b = append(b, 0x45, 0x04, 0x40, 0x10) // i32.eqz; if (empty); call
 	b = binary.AppendUvarint(b, uint64(m.tickFunc))
-	b = append(b, 0x24) // global.set
-	b = binary.AppendUvarint(b, uint64(g))
+	b = append(b, 0x21) // local.set
+	b = binary.AppendUvarint(b, uint64(f.idx))
 	return append(b, 0x0b) // end
 }
 
+// sync appends the store of f's fuel into the global.
+func (m *rewriter) sync(b []byte, f *fuelLocal) []byte {
+	b = append(b, 0x20) // local.get
+	b = binary.AppendUvarint(b, uint64(f.idx))
+	b = append(b, 0x24) // global.set
+	return binary.AppendUvarint(b, uint64(m.fuelGlobal))
+}
+
+// reload appends the load of the global into f's fuel.
+func (m *rewriter) reload(b []byte, f *fuelLocal) []byte {
+	b = append(b, 0x23) // global.get
+	b = binary.AppendUvarint(b, uint64(m.fuelGlobal))
+	b = append(b, 0x21) // local.set
+	return binary.AppendUvarint(b, uint64(f.idx))
+}
+
 // expr copies instructions from r to out until the end that closes the
-// expression, renumbering functions and, in function bodies (code), adding
-// the fuel check after every loop's block type.
-func (m *rewriter) expr(r *rd, out []byte, code bool) ([]byte, error) {
-	depth := 0
+// expression, renumbering functions and, with f (function bodies), metering
+// loops, calls and returns with the fuel local f. It records in m.sawLoop
+// whether the expression has a loop, in m.sawCall whether it calls through
+// a table (also m.sawIndirect) or calls a defined function that is not
+// plain (any, until m.plain is known), and in m.callees the defined
+// functions it calls.
+func (m *rewriter) expr(r *rd, out []byte, f *fuelLocal) ([]byte, error) {
+	m.sawLoop, m.sawCall, m.sawIndirect, m.callees = false, false, false, m.callees[:0]
+	depth := uint32(0)
+	// syncBefore stores the fuel before the instruction being copied, whose
+	// opcode is the last byte of out.
+	syncBefore := func() {
+		if f != nil {
+			op := out[len(out)-1]
+			out = append(m.sync(out[:len(out)-1], f), op)
+		}
+	}
+	var labels []byte
 	for r.err == nil {
 		if r.done() {
 			return nil, errors.New("expression without end")
@@ -346,28 +506,62 @@ func (m *rewriter) expr(r *rd, out []byte, code bool) ([]byte, error) {
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
 			out = r.blockType(out)
 			depth++
-			if op == 0x03 && code {
-				out = m.tick(out)
+			if op == 0x03 {
+				m.sawLoop = true
+				if f != nil {
+					out = m.charge(out, f)
+				}
 			}
 		case op == 0x0b: // end
 			if depth == 0 {
+				syncBefore() // the function returns
 				return out, r.err
 			}
 			depth--
-		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b || op == 0xd1:
+		case op == 0x0f: // return
+			syncBefore()
+		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x1a || op == 0x1b || op == 0xd1:
 		case op == 0x0c || op == 0x0d: // br, br_if
-			out = r.copyU32(out)
+			l := r.u32()
+			if l == depth { // the function's own label: a return
+				syncBefore()
+			}
+			out = binary.AppendUvarint(out, uint64(l))
 		case op == 0x0e: // br_table
 			n := r.u32()
-			out = binary.AppendUvarint(out, uint64(n))
+			labels = binary.AppendUvarint(labels[:0], uint64(n))
+			ret := false
 			for i := uint32(0); i <= n && r.err == nil; i++ {
-				out = r.copyU32(out)
+				l := r.u32()
+				ret = ret || l == depth
+				labels = binary.AppendUvarint(labels, uint64(l))
 			}
+			if ret {
+				syncBefore()
+			}
+			out = append(out, labels...)
 		case op == 0x10: // call
-			out = binary.AppendUvarint(out, uint64(m.fn(r.u32())))
+			idx := r.u32()
+			metered := idx >= m.tickFunc && !m.isPlain(idx)
+			if idx >= m.tickFunc {
+				m.callees = append(m.callees, idx)
+			}
+			if metered {
+				m.sawCall = true
+				syncBefore()
+			}
+			out = binary.AppendUvarint(out, uint64(m.fn(idx)))
+			if metered && f != nil {
+				out = m.reload(out, f)
+			}
 		case op == 0x11: // call_indirect
+			m.sawCall, m.sawIndirect = true, true
+			syncBefore()
 			out = r.copyU32(out)
 			out = r.copyU32(out)
+			if f != nil {
+				out = m.reload(out, f)
+			}
 		case op == 0x1c: // select t*
 			n := r.u32()
 			out = binary.AppendUvarint(out, uint64(n))

@@ -64,8 +64,112 @@ func TestBehaviourIsUnchanged(t *testing.T) {
 		if res[0] != entries*abi.EntryHeaderSize {
 			t.Errorf("%d entries: result %d", entries, res[0])
 		}
-		if want := int(entries+2) / meter.Fuel; ticks != want { // +1 for the entry, +1 for the loop's exit iteration
+		// +1 for the loop's exit iteration; a function that calls nothing
+		// pays nothing at its entry.
+		if want := int(entries+1) / meter.Fuel; ticks != want {
 			t.Errorf("%d entries: %d ticks, want %d", entries, ticks, want)
+		}
+	}
+}
+
+// Instructions the fuel tests use beyond wasmtest's.
+var (
+	ifEmpty = []byte{0x04, 0x40}
+	ret     = []byte{0x0f}
+	i32Sub  = []byte{0x6b}
+)
+
+func brTable(labels ...int) []byte {
+	b := []byte{0x0e, byte(len(labels) - 1)}
+	for _, l := range labels {
+		b = append(b, byte(l))
+	}
+	return b
+}
+
+// countTo loops from param 1 up to param 0, leaving the loop in one of the
+// ways a function can return from inside it; the loop's check runs
+// param 0 + 1 times.
+func countTo(exit string) []byte {
+	done := wt.Cat(wt.LocalGet(1), wt.LocalGet(0), wt.I32GeU)
+	next := wt.Cat(wt.LocalGet(1), wt.I32Const(1), wt.I32Add, wt.LocalSet(1))
+	switch exit {
+	case "end":
+		return wt.Cat(wt.Block, wt.Loop, done, wt.BrIf(1), next, wt.Br(0), wt.End, wt.End)
+	case "return":
+		return wt.Cat(wt.Loop, done, ifEmpty, ret, wt.End, next, wt.Br(0), wt.End)
+	case "br":
+		return wt.Cat(wt.Block, wt.Loop, done, wt.BrIf(2), next, wt.Br(0), wt.End, wt.End)
+	case "br_table":
+		// label 0 leaves the inner block (go on counting), 2 the function.
+		return wt.Cat(wt.Loop, wt.Block, done, brTable(0, 2), wt.End, next, wt.Br(0), wt.End)
+	}
+	panic(exit)
+}
+
+// TestFuelFollowsCalls: a loop that calls a looping function spends the
+// callee's iterations too, whichever way the callee returns, and functions
+// that neither loop nor call spend nothing.
+func TestFuelFollowsCalls(t *testing.T) {
+	const n, m = 100, 250
+	for _, exit := range []string{"end", "return", "br", "br_table"} {
+		mod := &wt.Module{
+			Pages: 1,
+			Funcs: []wt.Func{
+				{Params: []byte{wt.I32, wt.I32}, Body: countTo(exit)},
+				{Export: "outer", Params: []byte{wt.I32, wt.I32, wt.I32}, Body: wt.Cat(
+					wt.Block, wt.Loop,
+					wt.LocalGet(2), wt.LocalGet(0), wt.I32GeU, wt.BrIf(1),
+					wt.LocalGet(1), wt.I32Const(0), wt.Call(0),
+					wt.LocalGet(2), wt.I32Const(1), wt.I32Add, wt.LocalSet(2),
+					wt.Br(0), wt.End, wt.End)},
+				{Params: []byte{wt.I32}, Results: []byte{wt.I32}, Body: wt.Cat(wt.LocalGet(0), wt.I32Const(1), wt.I32Add)},
+				{Export: "leaves", Params: []byte{wt.I32, wt.I32}, Body: wt.Cat(
+					wt.Block, wt.Loop,
+					wt.LocalGet(1), wt.LocalGet(0), wt.I32GeU, wt.BrIf(1),
+					wt.LocalGet(1), wt.Call(2), wt.LocalSet(1),
+					wt.Br(0), wt.End, wt.End)},
+			},
+		}
+		// outer: its entry, n+1 checks of its loop, n calls of m+1 checks.
+		ticks, _, err := run(t, mod.Bytes(), "outer", 1<<30, n, m, 0)
+		if want := (1 + n + 1 + n*(m+1)) / meter.Fuel; err != nil || ticks != want {
+			t.Errorf("exit by %s: %d ticks (err %v), want %d", exit, ticks, err, want)
+		}
+		// leaves: only its loop's checks. It calls only a function that
+		// neither loops nor calls, which costs nothing and cannot recurse,
+		// so its own entry costs nothing either.
+		const calls = 3*meter.Fuel - 2
+		ticks, _, err = run(t, mod.Bytes(), "leaves", 1<<30, calls, 0)
+		if want := (calls + 1) / meter.Fuel; err != nil || ticks != want {
+			t.Errorf("leaves: %d ticks (err %v), want %d", ticks, err, want)
+		}
+	}
+}
+
+func TestRecursionIsMetered(t *testing.T) {
+	// down(n) calls down(n-1) until 0, directly or through a second
+	// function, neither with a loop: each entry of a function on the cycle
+	// costs one unit.
+	down := func(callee int) []byte {
+		return wt.Cat(wt.LocalGet(0), ifEmpty, wt.LocalGet(0), wt.I32Const(1), i32Sub, wt.Call(callee), wt.End)
+	}
+	const depth = 2*meter.Fuel + 5
+	for _, c := range []struct {
+		name  string
+		funcs []wt.Func
+		ticks int
+	}{
+		{"self", []wt.Func{{Export: "rec", Params: []byte{wt.I32}, Body: down(0)}}, 2},
+		{"mutual", []wt.Func{
+			{Export: "rec", Params: []byte{wt.I32}, Body: down(1)},
+			{Params: []byte{wt.I32}, Body: down(0)},
+		}, 2},
+	} {
+		mod := &wt.Module{Pages: 1, Funcs: c.funcs}
+		ticks, _, err := run(t, mod.Bytes(), "rec", 1<<30, depth)
+		if err != nil || ticks != c.ticks {
+			t.Errorf("%s: %d ticks (err %v), want %d", c.name, ticks, err, c.ticks)
 		}
 	}
 }
