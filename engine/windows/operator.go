@@ -142,6 +142,7 @@ func NewOperator(cfg Config) (*Operator, error) {
 		}
 		// Few panes per window: a key's panes share one value (paneset.go).
 		o.paneSet = o.pane > 0 && !cfg.perPane && (cfg.Assigner.size+o.lateness)/o.pane <= maxSetPanes
+		o.horizon = maxSetPanes * o.pane
 	}
 	o.singleSeq = func(yield func([]byte) bool) { yield(o.single) }
 	o.listSeq = func(yield func([]byte) bool) { o.iterErr = o.ls.Iter(yield) }
@@ -216,6 +217,7 @@ type Operator struct {
 	mode      contentsMode
 	pane      int64 // > 0: sliding windows kept per pane
 	paneSet   bool  // panes: a key's panes in one value (paneset.go)
+	horizon   int64 // pane sets: how far ahead of the watermark a pane joins the set
 	tag       int   // > 0: elements are prefixed with the input index (joins)
 
 	vs       api.ValueState // accMode contents
@@ -252,6 +254,7 @@ type Operator struct {
 	setBuf    []byte
 	setEnc    []byte
 	paneAcc   []byte
+	farAcc    []byte
 	sess      []session
 	merged    []Window
 	copies    [][]byte
@@ -265,16 +268,20 @@ func (o *Operator) Open(ctx api.Context) error {
 	}
 	var err error
 	contents := o.cfg.StateName + ".contents"
-	switch {
-	case o.paneSet:
-		o.panes, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".panes", Kind: api.ValueStateKind})
-	case o.mode == accMode:
+	if o.mode == accMode {
+		// Pane sets keep far panes here (paneset.go).
 		o.vs, err = o.core.ks.Value(api.StateDescriptor{Name: contents, Kind: api.ValueStateKind})
-	default:
+	} else {
 		o.ls, err = o.core.ks.List(api.StateDescriptor{Name: contents, Kind: api.ListStateKind})
 	}
 	if err != nil {
 		return fmt.Errorf("window operator %q: declaring state: %w", name, err)
+	}
+	if o.paneSet {
+		o.panes, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".panes", Kind: api.ValueStateKind})
+		if err != nil {
+			return fmt.Errorf("window operator %q: declaring state: %w", name, err)
+		}
 	}
 	if o.pane > 0 && !o.paneSet {
 		o.slider, err = o.core.ks.Value(api.StateDescriptor{Name: o.cfg.StateName + ".slider", Kind: api.ValueStateKind})

@@ -36,6 +36,16 @@ import (
 //     late record (allowed lateness) fires the windows it changes that are
 //     behind the watermark at once. In processing time done is the last
 //     millisecond the clock had passed when the timer fired.
+//   - The set stays small: it holds the panes of the windows not yet
+//     cleaned up and panes less than the horizon (maxSetPanes panes) ahead
+//     of the watermark (the clock in processing time). A pane further ahead
+//     (a watermark that lags the data, or none yet) is a far pane: it is
+//     kept in "<name>.contents" under the pane as namespace, as in the
+//     per-pane layout, with a timer (the pane's namespace) at the time it
+//     comes within the horizon, which moves it into the set. One firing
+//     emits the windows that end less than the horizon after its timer, so
+//     a far pane always joins the set before a window holding it fires; a
+//     key further behind fires again at once for the next ones.
 //
 // Windows of different keys that fall due with one watermark come out key
 // by key rather than in time order; each key's windows are in time order.
@@ -224,19 +234,14 @@ func (o *Operator) addToSet(ts int64) (bool, error) {
 	if o.eventTime && o.dropTime(ps) <= wm {
 		return false, nil // every window of the record is gone
 	}
+	if ps >= addSat(o.reference(), o.horizon) {
+		return true, o.addFar(ps)
+	}
 	if _, err := o.readSet(); err != nil {
 		return true, err
 	}
 	s := &o.set
-	i, found := slices.BinarySearchFunc(s.panes, ps, func(p paneAcc, ps int64) int {
-		switch {
-		case p.start < ps:
-			return -1
-		case p.start > ps:
-			return 1
-		}
-		return 0
-	})
+	i, found := o.findPane(ps)
 	var old []byte
 	if found {
 		old = s.panes[i].acc
@@ -271,6 +276,77 @@ func (o *Operator) addToSet(ts int64) (bool, error) {
 		}
 	}
 	return true, o.writeSet()
+}
+
+// reference is the time the horizon counts from: the watermark, or in
+// processing time the last millisecond the clock has passed.
+func (o *Operator) reference() int64 {
+	if o.eventTime {
+		return o.core.watermark()
+	}
+	return o.core.now() - 1
+}
+
+// findPane returns the index of the pane at ps in the set, or where it
+// would go.
+func (o *Operator) findPane(ps int64) (int, bool) {
+	return slices.BinarySearchFunc(o.set.panes, ps, func(p paneAcc, ps int64) int {
+		switch {
+		case p.start < ps:
+			return -1
+		case p.start > ps:
+			return 1
+		}
+		return 0
+	})
+}
+
+// addFar adds the current element to the far pane at ps, which joins the
+// set when its timer fires.
+func (o *Operator) addFar(ps int64) error {
+	o.setNS(Window{ps, addSat(ps, o.pane)})
+	first, err := o.add()
+	if err != nil || !first {
+		return err
+	}
+	return o.registerTimer(ps - o.horizon + 1)
+}
+
+// adoptFar moves the far pane of timer t into the key's set.
+func (o *Operator) adoptFar(t api.Timer) error {
+	w, err := WindowOf(t.Namespace)
+	if err != nil {
+		return fmt.Errorf("window timer: %w", err)
+	}
+	o.core.ks.SetCurrentNamespace(t.Namespace)
+	v, ok, err := o.vs.Get()
+	if err != nil {
+		return fmt.Errorf("reading pane at %d: %w", w.Start, err)
+	}
+	if !ok {
+		return nil
+	}
+	o.farAcc = append(o.farAcc[:0], v...)
+	if err := o.vs.Clear(); err != nil {
+		return fmt.Errorf("moving pane at %d: %w", w.Start, err)
+	}
+	if _, err := o.readSet(); err != nil {
+		return err
+	}
+	s := &o.set
+	switch i, found := o.findPane(w.Start); {
+	case found: // records that came after the pane came within the horizon
+		o.paneAcc = o.merge(s.panes[i].acc, o.farAcc, o.paneAcc[:0])
+		s.panes[i].acc = o.paneAcc
+	default:
+		s.panes = slices.Insert(s.panes, i, paneAcc{start: w.Start, acc: o.farAcc})
+	}
+	if next := o.nextDue(w.Start, s.done); s.timer == noTimer || next < s.timer {
+		if err := o.setTimer(next); err != nil {
+			return err
+		}
+	}
+	return o.writeSet()
 }
 
 // accumulate adds the current element to accumulator (or reduced element)
@@ -315,10 +391,14 @@ func (o *Operator) fireFromSet(w Window) error {
 }
 
 // onSetTimer fires every window of the timer's key that is due, drops the
-// panes no window needs any more and moves the key's timer on.
+// panes no window needs any more and moves the key's timer on; or, for a
+// far pane's timer, moves the pane into the set.
 func (o *Operator) onSetTimer(t api.Timer) error {
 	if (t.Domain == api.EventTime) != o.eventTime {
 		return nil
+	}
+	if len(t.Namespace) > 0 {
+		return o.adoptFar(t)
 	}
 	ok, err := o.readSet()
 	if err != nil || !ok {
@@ -334,6 +414,9 @@ func (o *Operator) onSetTimer(t api.Timer) error {
 		// still belongs to the windows that end with it.
 		limit = max(t.Timestamp, o.core.now()-1)
 	}
+	// A far pane p comes into the set at p - horizon + 1: by this timer's
+	// time if it is before p - 1, so windows up to there hold no other.
+	limit = min(limit, addSat(t.Timestamp, o.horizon-2))
 	if limit > s.done && len(s.panes) > 0 {
 		if err := o.fireDue(limit); err != nil {
 			return err
