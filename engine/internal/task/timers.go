@@ -186,9 +186,21 @@ func (s *timerService) fire(q *timerQueue, limit int64) error {
 		if err != nil {
 			return s.o.fail(fmt.Sprintf("firing a timer at %d", e.ts), err)
 		}
+		// A watermark can fire millions of timers (every window of every
+		// key at the end of input): what they emit moves on in batches
+		// rather than in one batch that holds it all.
+		if s.o.out.Len() >= deliverEvery {
+			if err := s.o.deliver(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
+
+// deliverEvery is how many records timers may emit before they are
+// delivered downstream, in the middle of firing.
+const deliverEvery = 1024
 
 // nextProcessing returns when the earliest processing-time timer is due.
 func (s *timerService) nextProcessing() (time.Time, bool) {

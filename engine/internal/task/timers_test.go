@@ -302,3 +302,74 @@ func TestPendingProcessingTimersFireAtEndOfInput(t *testing.T) {
 		})
 	}
 }
+
+// batchSink records the size of every batch it receives.
+type batchSink struct {
+	api.BaseOperator
+	sizes *[]int
+}
+
+func (s *batchSink) ProcessBatch(in *api.Batch, _ api.Output) error {
+	*s.sizes = append(*s.sizes, in.Len())
+	return nil
+}
+
+// TestTimerOutputMovesOnInBatches: the end of input fires 100 000 timers,
+// each emitting a record; downstream gets them in batches of at most
+// deliverEvery, not in one batch that holds them all.
+func TestTimerOutputMovesOnInBatches(t *testing.T) {
+	const keys = 100_000
+	sent := 0
+	src := &funcSource{poll: func(out api.SourceContext) api.SourceStatus {
+		if sent == keys {
+			return api.EndOfInput
+		}
+		out.Collect([]byte(strconv.Itoa(sent)), nil)
+		sent++
+		return api.MoreAvailable
+	}}
+	op := &timerOp{
+		log: new([]string),
+		onRecord: func(ctx api.Context, r *api.Record) error {
+			return ctx.Timers().RegisterEventTimeTimer(1000)
+		},
+		onTimer: func(ctx api.Context, tm api.Timer, out api.Output) error {
+			out.Emit(&api.Record{Key: tm.Key, Value: tm.Key})
+			return nil
+		},
+	}
+	var sizes []int
+	sg := &graph.StreamGraph{JobName: "timer-batches", MaxParallelism: 128}
+	sg.AddNode(&graph.Node{Name: "source", Kind: graph.SourceNode, Parallelism: 1,
+		NewSource: func() (api.Source, error) { return src, nil }})
+	sg.AddNode(&graph.Node{Name: "timers", Kind: graph.OperatorNode, Parallelism: 1, Keyed: true,
+		NewOperator: func() (api.Operator, error) { return op, nil }})
+	sg.AddNode(&graph.Node{Name: "sink", Kind: graph.SinkNode, Parallelism: 1,
+		NewOperator: func() (api.Operator, error) { return &batchSink{sizes: &sizes}, nil }})
+	sg.AddEdge(&graph.Edge{From: 0, To: 1, Partitioning: graph.Forward})
+	sg.AddEdge(&graph.Edge{From: 1, To: 2, Partitioning: graph.Forward})
+	v := &graph.JobVertex{Name: "chain", Parallelism: 1, Nodes: sg.Nodes, Internal: sg.Edges}
+	jg := &graph.JobGraph{JobName: sg.JobName, MaxParallelism: sg.MaxParallelism, Vertices: []*graph.JobVertex{v}, Stream: sg}
+	tk := New(Deployment{JobID: "job", Graph: jg, Vertex: v}, Env{State: heap.New, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	go tk.Run()
+	select {
+	case <-tk.Done():
+	case <-time.After(30 * time.Second):
+		tk.Cancel()
+		<-tk.Done()
+		t.Fatal("the task did not end within 30 s")
+	}
+	if err := tk.Err(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range sizes {
+		total += n
+		if n > deliverEvery {
+			t.Fatalf("a batch of %d records reached the sink (at most %d expected)", n, deliverEvery)
+		}
+	}
+	if total != keys {
+		t.Fatalf("%d records reached the sink, want %d", total, keys)
+	}
+}
