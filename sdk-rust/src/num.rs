@@ -87,6 +87,7 @@ pub fn format_i64(v: i64, buf: &mut [u8; MAX_I64_LEN]) -> &[u8] {
 /// (wasm32 has no 64-bit multiply-high, so LLVM leaves them to the engine,
 /// which emits real divisions), except the one or two u64 divisions by 10^8
 /// that numbers of more than eight digits need.
+#[inline(always)]
 pub fn append_i64(out: &mut Vec<u8>, v: i64) {
     let neg = v < 0;
     let m = v.unsigned_abs();
@@ -115,15 +116,18 @@ fn digits(m: u64) -> usize {
         } else {
             5 + (m >= 100_000) as usize + (m >= 1_000_000) as usize + (m >= 10_000_000) as usize
         }
-    } else {
-        let mut d = 9;
-        let mut p = 1_000_000_000u64;
-        // At most 11 more comparisons, for numbers of 10 to 20 digits.
-        while d < 20 && m >= p {
-            d += 1;
-            p = p.wrapping_mul(10);
+    } else if m < 10_000_000_000_000_000 {
+        if m < 1_000_000_000_000 {
+            9 + (m >= 1_000_000_000) as usize + (m >= 10_000_000_000) as usize + (m >= 100_000_000_000) as usize
+        } else {
+            13 + (m >= 10_000_000_000_000) as usize
+                + (m >= 100_000_000_000_000) as usize
+                + (m >= 1_000_000_000_000_000) as usize
         }
-        d
+    } else {
+        17 + (m >= 100_000_000_000_000_000) as usize
+            + (m >= 1_000_000_000_000_000_000) as usize
+            + (m >= 10_000_000_000_000_000_000) as usize
     }
 }
 

@@ -186,11 +186,17 @@ impl Output {
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0u8; HEADER_SIZE]);
-        self.buf.extend_from_slice(key);
+        // Empty parts are not copied at all: a copy is a memory.copy
+        // instruction, which costs more than its length suggests.
+        if !key.is_empty() {
+            self.buf.extend_from_slice(key);
+        }
         let vstart = self.buf.len();
         f(&mut Writer { buf: &mut self.buf, start: vstart });
         let vlen = self.buf.len() - vstart;
-        self.buf.extend_from_slice(headers.raw());
+        if !headers.is_empty() {
+            self.buf.extend_from_slice(headers.raw());
+        }
         let h = encode_header(kind, headers.len() as u16, key.len() as u32, vlen as u32, extra, ts);
         self.buf[start..start + HEADER_SIZE].copy_from_slice(&h);
     }
@@ -225,6 +231,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends `v` in decimal.
+    #[inline(always)]
     pub fn write_i64(&mut self, v: i64) {
         crate::num::append_i64(self.buf, v)
     }
