@@ -1,7 +1,6 @@
 package nexmark
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,63 +31,6 @@ func bids(t *testing.T, recs []api.Record) []nexmark.Bid {
 		}
 	}
 	return out
-}
-
-func TestViewBinaryRows(t *testing.T) {
-	recs := events(t, 500)
-	h := harness(t, "nexmark-view", map[string]any{"view": "bid", "columns": []any{"auction", "price", "dateTime"}, "format": "binary"}, false, nil)
-	if err := h.Process(recs...); err != nil {
-		t.Fatal(err)
-	}
-	want := bids(t, recs)
-	got := h.Records()
-	if len(got) != len(want) {
-		t.Fatalf("%d rows, want %d", len(got), len(want))
-	}
-	for i, r := range got {
-		b := want[i]
-		row := binary.LittleEndian.AppendUint64(nil, uint64(b.Auction))
-		row = binary.LittleEndian.AppendUint64(row, uint64(b.Price))
-		row = binary.LittleEndian.AppendUint64(row, uint64(b.DateTime))
-		if string(r.Value) != string(row) || r.Timestamp != b.DateTime {
-			t.Fatalf("row %d: %x at %d, want %x at %d", i, r.Value, r.Timestamp, row, b.DateTime)
-		}
-	}
-	_, err := testRegistry(nil).Operator("nexmark-view", params.FromMap("operators[0]", map[string]any{"view": "bid", "columns": []any{"auction", "url"}, "format": "binary"}))
-	if err == nil || !strings.Contains(err.Error(), `column "url" is a string`) {
-		t.Fatalf("a string column in binary rows: err = %v", err)
-	}
-}
-
-func TestNexmarkCSV(t *testing.T) {
-	row := func(vs ...int64) []byte {
-		var b []byte
-		for _, v := range vs {
-			b = binary.LittleEndian.AppendUint64(b, uint64(v))
-		}
-		return b
-	}
-	hdr := []api.Header{{Key: []byte(StampHeader), Value: []byte("12345678")}}
-	h := harness(t, "nexmark-csv", map[string]any{}, false, nil)
-	in := []api.Record{
-		{Key: []byte("k"), Value: row(1007, -2001, 0, 1_700_000_000_000), Timestamp: 5, Headers: hdr},
-		{Value: row(-9223372036854775808), Timestamp: 6},
-	}
-	if err := h.Process(in...); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"k|1007,-2001,0,1700000000000|5", "|-9223372036854775808|6"}
-	if got := emitted(h); !slices.Equal(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-	if r := h.Records()[0]; len(r.Headers) != 1 || string(r.Headers[0].Value) != "12345678" {
-		t.Fatalf("headers %v, want the input's", r.Headers)
-	}
-	for _, v := range [][]byte{nil, make([]byte, 7), make([]byte, 17)} {
-		if err := h.Process(api.Record{Value: v}); !errors.Is(err, onerror.ErrMalformed) {
-			t.Errorf("a value of %d bytes: err = %v, want ErrMalformed", len(v), err)
-		}
-	}
 }
 
 // bidTopRows is the reference: per window of size ms, the bid view rows

@@ -3,6 +3,7 @@ package nexmark
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,6 +120,9 @@ type viewConfig struct {
 	key     *column
 	format  rowFormat
 	onError onerror.Policy
+	// intBids: a bid view of integer columns only, which decodeBidInts can
+	// read.
+	intBids bool
 }
 
 // buildView reads a nexmark-view node:
@@ -173,6 +177,7 @@ func buildView(probe *Probe) registry.OperatorBuilder {
 		if err := p.Err(); err != nil {
 			return registry.Operator{}, err
 		}
+		cfg.intBids = cfg.kind == nexmark.KindBid && !slices.ContainsFunc(cfg.cols, func(c column) bool { return c.str })
 		return registry.Operator{New: func() (api.Operator, error) { return &view{cfg: cfg, probe: probe}, nil }}, nil
 	}
 }
@@ -227,6 +232,10 @@ func (v *view) ProcessBatch(in *api.Batch, out api.Output) error {
 			continue
 		}
 		if nexmark.Kind(r.Value[0]) != v.cfg.kind {
+			continue
+		}
+		if v.cfg.intBids && decodeBidInts(r.Value, &v.ev) {
+			v.emit(r, out)
 			continue
 		}
 		if err := nexmark.DecodeBinary(r.Value, &v.ev); err != nil {
@@ -314,6 +323,50 @@ func appendRow(dst []byte, cols []column, ev *nexmark.Event, f rowFormat) []byte
 		}
 	}
 	return append(dst, '}')
+}
+
+// decodeBidInts fills the integer fields of ev's bid from src, a bid in the
+// source's binary encoding, and leaves its strings empty; false when src is
+// not a well-formed bid (nexmark.DecodeBinary then says why). It checks
+// what DecodeBinary does, the kind, every field and no trailing bytes, but
+// keeps no string, which makes it about twice as fast: the bid views of
+// integer columns (q1's, q2's) read every bid with it.
+func decodeBidInts(src []byte, ev *nexmark.Event) bool {
+	if len(src) == 0 || nexmark.Kind(src[0]) != nexmark.KindBid {
+		return false
+	}
+	i := 1
+	var f [4]int64 // auction, bidder, price, dateTime
+	for k := range f {
+		if k == 3 { // channel and url come before dateTime
+			for range 2 {
+				if i = skipBytes(src, i); i < 0 {
+					return false
+				}
+			}
+		}
+		x, n := binary.Varint(src[i:])
+		if n <= 0 {
+			return false
+		}
+		f[k], i = x, i+n
+	}
+	if skipBytes(src, i) != len(src) { // extra, then nothing
+		return false
+	}
+	ev.Kind = nexmark.KindBid
+	ev.Bid = nexmark.Bid{Auction: f[0], Bidder: f[1], Price: f[2], DateTime: f[3]}
+	return true
+}
+
+// skipBytes returns the index after the length-prefixed string at src[i:],
+// or -1.
+func skipBytes(src []byte, i int) int {
+	l, n := binary.Uvarint(src[i:])
+	if n <= 0 || l > uint64(len(src)-i-n) {
+		return -1
+	}
+	return i + n + int(l)
 }
 
 // appendCSV appends s as a CSV field, quoted as in RFC 4180 when it holds a
