@@ -24,6 +24,12 @@ var ErrBrokerUnavailable = errors.New("no Kafka broker reachable")
 // exist.
 var ErrTopicNotFound = errors.New("topic does not exist")
 
+// ErrPartitionNotFound is the category of errors of a bounded source whose
+// checkpoint holds a partition the cluster does not list (any longer): it
+// cannot read that partition to its stop offset, so it fails rather than
+// end without it.
+var ErrPartitionNotFound = errors.New("partition does not exist")
+
 // ClientConfig is what sources and sinks share: where the cluster is and
 // how to reach it.
 type ClientConfig struct {
@@ -165,30 +171,89 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// topicPartitions lists the partitions of topics, failing with
-// ErrTopicNotFound for a topic the cluster does not have. A topic created a
-// moment ago may not be in every broker's metadata yet, so a missing topic
-// is asked for again for up to wait (at most 10s) before it counts as
-// missing.
-func topicPartitions(ctx context.Context, adm *kadm.Client, topics []string, wait time.Duration) (map[string][]int32, error) {
-	deadline := time.Now().Add(min(wait, 10*time.Second))
+// errNotReady marks an answer of the cluster that is not complete yet (a
+// topic listed without partitions, a gap in its partition numbers, an
+// offset it cannot give yet): asked for again, never taken as the truth.
+var errNotReady = errors.New("the cluster's answer is not complete yet")
+
+// transient reports whether err may go away when the request is made
+// again: a retriable Kafka error code, an answer that was not complete, or
+// a request that got no answer (a lost connection, a broker restarting).
+// Cancellation, a closed client and Kafka errors that are not retriable
+// (authorization, an invalid request) are not transient.
+func transient(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, kgo.ErrClientClosed):
+		return false
+	case errors.Is(err, errNotReady):
+		return true
+	}
+	if ke, ok := errors.AsType[*kerr.Error](err); ok {
+		return ke.Retriable
+	}
+	return true
+}
+
+// retryFor calls fn until it succeeds, returns an error for which budget is
+// zero, or budget(err) has passed since the first call; it backs off
+// between calls (50ms doubling to 1s) and stops as soon as ctx is done. It
+// returns fn's last error, with ctx's error when that ended the wait.
+func retryFor(ctx context.Context, budget func(error) time.Duration, fn func() error) error {
+	start := time.Now()
 	pause := 50 * time.Millisecond
 	for {
-		out, err := listTopicPartitions(ctx, adm, topics)
-		if err == nil || !errors.Is(err, ErrTopicNotFound) || time.Now().Add(pause).After(deadline) {
-			return out, err
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Since(start)+pause > budget(err) {
+			return err
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
 		case <-t.C:
 		}
-		pause = min(2*pause, 500*time.Millisecond)
+		pause = min(2*pause, time.Second)
 	}
 }
 
+// whileTransient is a retryFor budget: d for transient errors, none for others.
+func whileTransient(d time.Duration) func(error) time.Duration {
+	return func(err error) time.Duration {
+		if transient(err) {
+			return d
+		}
+		return 0
+	}
+}
+
+// topicPartitions lists the partitions of topics, each sorted. The answer
+// is complete or an error: transient errors and incomplete answers are
+// asked for again for up to wait, and a topic the cluster does not have for
+// up to wait but at most 10s (a topic created a moment ago may not be in
+// every broker's metadata yet) before it fails with ErrTopicNotFound.
+func topicPartitions(ctx context.Context, adm *kadm.Client, topics []string, wait time.Duration) (map[string][]int32, error) {
+	var out map[string][]int32
+	budget := func(err error) time.Duration {
+		if errors.Is(err, ErrTopicNotFound) {
+			return min(wait, 10*time.Second)
+		}
+		return whileTransient(wait)(err)
+	}
+	err := retryFor(ctx, budget, func() (err error) {
+		out, err = listTopicPartitions(ctx, adm, topics)
+		return err
+	})
+	return out, err
+}
+
+// listTopicPartitions asks for the partitions of topics once. Kafka
+// numbers a topic's partitions 0..n-1 and lists them all in metadata, so a
+// topic without partitions or with a gap is an answer not complete yet
+// (errNotReady), never a topic with fewer partitions.
 func listTopicPartitions(ctx context.Context, adm *kadm.Client, topics []string) (map[string][]int32, error) {
 	md, err := adm.Metadata(ctx, topics...)
 	if err != nil {
@@ -203,9 +268,18 @@ func listTopicPartitions(ctx context.Context, adm *kadm.Client, topics []string)
 		if d.Err != nil {
 			return nil, fmt.Errorf("reading metadata of topic %s: %w", t, d.Err)
 		}
-		for p := range d.Partitions {
-			out[t] = append(out[t], p)
+		n := int32(len(d.Partitions))
+		if n == 0 {
+			return nil, fmt.Errorf("reading metadata of topic %s: %w: no partition listed", t, errNotReady)
 		}
+		ps := make([]int32, 0, n)
+		for p := range n {
+			if _, ok := d.Partitions[p]; !ok {
+				return nil, fmt.Errorf("reading metadata of topic %s: %w: partition %d missing among %d listed", t, errNotReady, p, n)
+			}
+			ps = append(ps, p)
+		}
+		out[t] = ps
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,7 +62,8 @@ type Source struct {
 	// restored holds every offset entry of the checkpoint restored from
 	// (all subtasks' under UnionDistribution); mine the ones this subtask
 	// owns, kept in snapshots while their partitions are not read (a topic
-	// missing for a while keeps its position).
+	// missing for a while keeps its position). hasRestored: RestoreState
+	// was called, so partitions the checkpoint does not know are new.
 	restored    []offsetEntry
 	hasRestored bool
 	mine        map[TopicPartition]offsetEntry
@@ -126,7 +128,10 @@ func (s *Source) RestoreState(entries [][]byte) error {
 		}
 		s.restored = append(s.restored, e)
 	}
-	s.hasRestored = len(entries) > 0
+	// Restored even without entries: the checkpoint had this source, and
+	// whatever partition it does not know is new since (start-from must
+	// not apply to it, see Open).
+	s.hasRestored = true
 	return nil
 }
 
@@ -176,20 +181,26 @@ func (s *Source) Open(ctx api.Context) (err error) {
 		return err
 	}
 
-	// The partitions to read.
+	// The partitions to read: every partition the cluster lists and, when
+	// bounded, every partition of the checkpoint too.
+	sub, par := ctx.Subtask(), ctx.Parallelism()
+	s.mine = map[TopicPartition]offsetEntry{}
+	for _, e := range s.restored {
+		tp := TopicPartition{e.Topic, e.Partition}
+		if Owner(e.Topic, e.Partition, par) != sub {
+			continue
+		}
+		// Positions only move forward: of two entries for one partition,
+		// the further one is the later.
+		if old, ok := s.mine[tp]; !ok || e.Next > old.Next {
+			s.mine[tp] = e
+		}
+	}
 	octx, ocancel := context.WithTimeout(bgctx, spec.ConnectTimeout)
 	defer ocancel()
 	all, err := s.listPartitions(octx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
-	}
-	sub, par := ctx.Subtask(), ctx.Parallelism()
-	s.mine = map[TopicPartition]offsetEntry{}
-	for _, e := range s.restored {
-		tp := TopicPartition{e.Topic, e.Partition}
-		if Owner(e.Topic, e.Partition, par) == sub {
-			s.mine[tp] = e
-		}
 	}
 	var owned []TopicPartition
 	for _, tp := range all {
@@ -238,16 +249,76 @@ func (s *Source) Open(ctx api.Context) (err error) {
 		s.bg.Add(1)
 		go s.commitLoop(bgctx)
 	}
-	s.log.Info("kafka source open", "partitions", len(parts), "of", len(all),
-		"bootstrap-servers", spec.servers(), "restored", s.hasRestored)
+	done := 0
+	for _, p := range parts {
+		if p.done {
+			done++
+		}
+	}
+	s.log.Info("kafka source open", "partitions", len(parts), "of", len(all), "done", done,
+		"bounded", spec.Bounded, "bootstrap-servers", spec.servers(), "restored", s.hasRestored)
 	return nil
 }
 
-// listPartitions lists every partition of the source's topics, sorted.
+// reads reports whether topic is one of the source's topics.
+func (s *Source) reads(topic string) bool {
+	if s.spec.pattern != nil {
+		return s.spec.pattern.MatchString(topic)
+	}
+	return slices.Contains(s.spec.Topics, topic)
+}
+
+// listPartitions lists every partition of the source's topics, sorted. The
+// list is complete (see topicPartitions); when bounded it also holds every
+// restored partition this subtask owns of a topic the source reads: a
+// checkpointed partition the metadata leaves out (a broker's stale view) is
+// asked for again with backoff, and fails with ErrPartitionNotFound if it
+// stays missing for the connect timeout. A bounded subtask that went on
+// without it would end without reading it, and for good: the engine records
+// an ended source subtask in the next checkpoint and never runs it again.
 func (s *Source) listPartitions(ctx context.Context) ([]TopicPartition, error) {
+	if !s.spec.Bounded {
+		return s.listTopicPartitions(ctx)
+	}
+	var all []TopicPartition
+	budget := func(err error) time.Duration {
+		if errors.Is(err, ErrPartitionNotFound) {
+			return s.spec.ConnectTimeout
+		}
+		return 0 // listTopicPartitions retried what it could
+	}
+	err := retryFor(ctx, budget, func() (err error) {
+		if all, err = s.listTopicPartitions(ctx); err != nil {
+			return err
+		}
+		listed := make(map[TopicPartition]bool, len(all))
+		for _, tp := range all {
+			listed[tp] = true
+		}
+		var missing []TopicPartition
+		for tp := range s.mine {
+			if s.reads(tp.Topic) && !listed[tp] {
+				missing = append(missing, tp)
+			}
+		}
+		if len(missing) > 0 {
+			sortTPs(missing)
+			return fmt.Errorf("%w: the checkpoint holds the position of %v, which the metadata of %s does not list", ErrPartitionNotFound, missing, s.spec.servers())
+		}
+		return nil
+	})
+	return all, err
+}
+
+// listTopicPartitions lists every partition of the source's topics, sorted.
+func (s *Source) listTopicPartitions(ctx context.Context) ([]TopicPartition, error) {
 	topics := s.spec.Topics
 	if s.spec.pattern != nil {
-		details, err := s.adm.ListTopics(ctx)
+		var details kadm.TopicDetails
+		err := retryFor(ctx, whileTransient(s.spec.ConnectTimeout), func() (err error) {
+			details, err = s.adm.ListTopics(ctx)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("listing topics of %s: %w", s.spec.servers(), err)
 		}
@@ -285,7 +356,12 @@ func (s *Source) resolve(ctx context.Context, tps []TopicPartition, restored map
 		p := &partState{tp: tp, next: -1, stop: -1}
 		if e, ok := restored[tp]; ok {
 			p.next = e.Next
-			p.stop = e.Stop
+			if bounded {
+				// The stop offset the partition got when it was first
+				// assigned: a restored run ends where the first would
+				// have, whatever was written since.
+				p.stop = e.Stop
+			}
 		} else {
 			fresh = append(fresh, tp)
 		}
@@ -340,13 +416,17 @@ func (s *Source) startOffsets(ctx context.Context, tps []TopicPartition, start s
 		}
 		return out, err
 	case StartCommitted:
-		resp, err := s.adm.FetchOffsetsForTopics(ctx, spec.GroupID, topicsOf(tps)...)
-		if err == nil {
-			err = resp.Error()
-		}
-		if errors.Is(err, kerr.GroupIDNotFound) {
-			resp, err = nil, nil // a group that never committed
-		}
+		var resp kadm.OffsetResponses
+		err := retryFor(ctx, whileTransient(maxRetry), func() (err error) {
+			resp, err = s.adm.FetchOffsetsForTopics(ctx, spec.GroupID, topicsOf(tps)...)
+			if err == nil {
+				err = resp.Error()
+			}
+			if errors.Is(err, kerr.GroupIDNotFound) {
+				resp, err = nil, nil // a group that never committed
+			}
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("fetching the offsets group %s committed: %w", spec.GroupID, err)
 		}
@@ -371,15 +451,17 @@ func (s *Source) startOffsets(ctx context.Context, tps []TopicPartition, start s
 }
 
 // listOffsets lists the earliest, latest (the last stable offset under
-// read_committed) or first-after-ms offsets of tps, retrying while the
-// cluster answers with retriable errors (a leader not elected yet).
+// read_committed) or first-after-ms offsets of tps. Transient errors (a
+// leader not elected yet, a lost connection) and answers without an offset
+// are asked for again with backoff until ctx is done: an offset of -1 taken
+// for 0 would make a bounded partition end before its first record.
 func (s *Source) listOffsets(ctx context.Context, tps []TopicPartition, mode string, ms int64) (map[TopicPartition]int64, error) {
 	if len(tps) == 0 {
 		return nil, nil
 	}
 	topics := topicsOf(tps)
-	wait := 50 * time.Millisecond
-	for {
+	out := make(map[TopicPartition]int64, len(tps))
+	err := retryFor(ctx, whileTransient(maxRetry), func() error {
 		var listed kadm.ListedOffsets
 		var err error
 		switch mode {
@@ -394,41 +476,33 @@ func (s *Source) listOffsets(ctx context.Context, tps []TopicPartition, mode str
 		case StartTimestamp:
 			listed, err = s.adm.ListOffsetsAfterMilli(ctx, ms, topics...)
 		default:
-			return nil, fmt.Errorf("unknown start mode %q", mode)
+			return fmt.Errorf("unknown start mode %q", mode)
 		}
-		out := make(map[TopicPartition]int64, len(tps))
-		if err == nil {
-			for _, tp := range tps {
-				o, ok := listed.Lookup(tp.Topic, tp.Partition)
-				switch {
-				case !ok:
-					err = fmt.Errorf("%s: %w", tp, kerr.UnknownTopicOrPartition)
-				case o.Err != nil:
-					err = fmt.Errorf("%s: %w", tp, o.Err)
-				default:
-					out[tp] = max(o.Offset, 0)
-				}
-				if err != nil {
-					break
-				}
+		if err != nil {
+			return err
+		}
+		for _, tp := range tps {
+			o, ok := listed.Lookup(tp.Topic, tp.Partition)
+			switch {
+			case !ok:
+				return fmt.Errorf("%s: %w", tp, kerr.UnknownTopicOrPartition)
+			case o.Err != nil:
+				return fmt.Errorf("%s: %w", tp, o.Err)
+			case o.Offset < 0:
+				return fmt.Errorf("%s: %w: offset %d", tp, errNotReady, o.Offset)
 			}
+			out[tp] = o.Offset
 		}
-		if err == nil {
-			return out, nil
-		}
-		if !kerr.IsRetriable(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("listing %s offsets: %w", mode, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("listing %s offsets: %w (then %w)", mode, err, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, time.Second)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s offsets: %w", mode, err)
 	}
+	return out, nil
 }
+
+// maxRetry is the retry budget of calls bounded by their context only.
+const maxRetry = time.Duration(1<<63 - 1)
 
 func topicsOf(tps []TopicPartition) []string {
 	var out []string
@@ -622,6 +696,7 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 	}
 	s.stopFinished()
 	if s.spec.Bounded && s.allDone() {
+		s.log.Info("kafka source: every partition read to its stop offset", "partitions", len(s.list))
 		return api.EndOfInput, nil
 	}
 	s.watermark(out, now)
@@ -800,9 +875,18 @@ func (s *Source) stopFinished() {
 	}
 }
 
+// allDone reports whether a bounded subtask has read everything it owns:
+// every partition it reads up to its stop offset, and no restored position
+// of one of its topics left unread (Open adds those to the partitions it
+// reads, or fails).
 func (s *Source) allDone() bool {
 	for _, p := range s.list {
 		if !p.done {
+			return false
+		}
+	}
+	for _, e := range s.mine {
+		if (e.Stop < 0 || e.Next < e.Stop) && s.reads(e.Topic) {
 			return false
 		}
 	}

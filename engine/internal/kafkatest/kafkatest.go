@@ -84,13 +84,21 @@ func brokerFromEnv(getenv func(string) string) (addr, skip, fail string) {
 // (later options win) and is closed when the test ends.
 func Fake(t testing.TB, opts ...kfake.Opt) string {
 	t.Helper()
+	_, addr := FakeCluster(t, opts...)
+	return addr
+}
+
+// FakeCluster is Fake that also returns the cluster, for tests that inject
+// faults (Cluster.Fault) or answer requests themselves (Cluster.ControlKey).
+func FakeCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
+	t.Helper()
 	all := append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)
 	c, err := kfake.NewCluster(all...)
 	if err != nil {
 		t.Fatalf("kafkatest: starting kfake cluster: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return strings.Join(c.ListenAddrs(), ",")
+	return c, strings.Join(c.ListenAddrs(), ",")
 }
 
 // Seeds splits a bootstrap address list ("a:1,b:2") into seed brokers for
