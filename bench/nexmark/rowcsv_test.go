@@ -3,6 +3,7 @@ package nexmark
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -79,19 +80,70 @@ func FuzzDecodeBidInts(f *testing.F) {
 	f.Add([]byte{2})
 	f.Add([]byte{2, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var fast, full nexmark.Event
+		var fast bidInts
+		var full nexmark.Event
 		ok := decodeBidInts(b, &fast)
 		err := nexmark.DecodeBinary(b, &full)
 		isBid := err == nil && full.Kind == nexmark.KindBid
 		if ok != isBid {
 			t.Fatalf("decodeBidInts %v, DecodeBinary %v (kind %v) for %x", ok, err, full.Kind, b)
 		}
-		if ok {
-			w := full.Bid
-			g := fast.Bid
-			if g.Auction != w.Auction || g.Bidder != w.Bidder || g.Price != w.Price || g.DateTime != w.DateTime {
-				t.Fatalf("got %+v, want %+v", g, w)
-			}
+		if w := full.Bid; ok && fast != (bidInts{w.Auction, w.Bidder, w.Price, w.DateTime}) {
+			t.Fatalf("got %v, want %+v", fast, w)
 		}
 	})
+}
+
+// TestViewIntBidsMatchesTheGenericPath: a bid view of integer columns
+// (read with decodeBidInts) writes the rows and keys the generic path
+// (DecodeBinary, appendRow) would.
+func TestViewIntBidsMatchesTheGenericPath(t *testing.T) {
+	recs := events(t, 300)
+	names := []string{"price", "dateTime", "auction"}
+	var cols []column
+	for _, n := range names {
+		c, _ := findColumn(nexmark.KindBid, n)
+		cols = append(cols, c)
+	}
+	for _, f := range []struct {
+		name string
+		f    rowFormat
+	}{{"json", formatJSON}, {"csv", formatCSV}, {"binary", formatBinary}} {
+		h := harness(t, "nexmark-view", map[string]any{"view": "bid", "columns": []any{"price", "dateTime", "auction"}, "key": "bidder", "format": f.name}, false, nil)
+		if err := h.Process(recs...); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, r := range recs {
+			var ev nexmark.Event
+			if err := nexmark.DecodeBinary(r.Value, &ev); err != nil || ev.Kind != nexmark.KindBid {
+				continue
+			}
+			want = append(want, fmt.Sprintf("%d|%s|%d", ev.Bid.Bidder, appendRow(nil, cols, &ev, f.f), r.Timestamp))
+		}
+		if got := emitted(h); !slices.Equal(got, want) {
+			t.Fatalf("%s: got %d rows, want %d; first %q, want %q", f.name, len(got), len(want), got[0], want[0])
+		}
+	}
+}
+
+func TestViewBinaryRowsAllocateNothing(t *testing.T) {
+	recs := events(t, 1000)
+	in := api.NewBatch(len(recs))
+	for i := range recs {
+		in.Emit(&recs[i])
+	}
+	h := harness(t, "nexmark-view", map[string]any{"view": "bid", "columns": []any{"auction", "bidder", "price", "dateTime"}, "format": "binary"}, false, nil)
+	op := h.Operator()
+	out := api.NewBatch(len(recs))
+	run := func() {
+		out.Reset()
+		if err := op.ProcessBatch(in, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if n := testing.AllocsPerRun(20, run); n > 0 {
+		t.Fatalf("%.1f allocations per batch of %d records", n, len(recs))
+	}
 }
