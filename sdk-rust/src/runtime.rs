@@ -26,14 +26,63 @@ use crate::sys;
 pub const SDK_NAME: &str = concat!("freshet-sdk-rust ", env!("CARGO_PKG_VERSION"));
 
 enum Function {
-    Map(Box<dyn MapFunction>),
-    Filter(Box<dyn FilterFunction>),
-    FlatMap(Box<dyn FlatMapFunction>),
-    KeySelector(Box<dyn KeySelector>),
+    Map(Box<dyn RecordFunction>),
+    Filter(Box<dyn RecordFunction>),
+    FlatMap(Box<dyn RecordFunction>),
+    KeySelector(Box<dyn RecordFunction>),
     Process(Box<dyn ProcessFunction>),
     Aggregate(Box<dyn AggregateFunction>),
     ProcessWindow(Box<dyn ProcessWindowFunction>),
-    Deserializer(Box<dyn FlatMapFunction>),
+    Deserializer(Box<dyn RecordFunction>),
+}
+
+/// A function of a record-at-a-time kind with the loop over a batch
+/// compiled for it: one dynamic call per batch, and the user function
+/// inlined into the loop, instead of one dynamic call per record.
+trait RecordFunction {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> crate::Result<()>;
+    fn run(&mut self, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32;
+}
+
+struct MapRun<F>(F);
+struct FilterRun<F>(F);
+struct FlatMapRun<F>(F);
+struct KeyRun<F>(F);
+
+impl<F: MapFunction> RecordFunction for MapRun<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> crate::Result<()> {
+        self.0.open(ctx)
+    }
+    fn run(&mut self, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+        run_map(&mut self.0, input, n, out, name)
+    }
+}
+
+impl<F: FilterFunction> RecordFunction for FilterRun<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> crate::Result<()> {
+        self.0.open(ctx)
+    }
+    fn run(&mut self, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+        run_filter(&mut self.0, input, n, out, name)
+    }
+}
+
+impl<F: FlatMapFunction> RecordFunction for FlatMapRun<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> crate::Result<()> {
+        self.0.open(ctx)
+    }
+    fn run(&mut self, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+        run_flat_map(&mut self.0, input, n, out, name)
+    }
+}
+
+impl<F: KeySelector> RecordFunction for KeyRun<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> crate::Result<()> {
+        self.0.open(ctx)
+    }
+    fn run(&mut self, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+        run_key_selector(&mut self.0, input, n, out, name)
+    }
 }
 
 impl Function {
@@ -76,19 +125,19 @@ impl Module {
     }
 
     pub fn map(&mut self, name: &str, f: impl MapFunction + 'static) -> &mut Self {
-        self.add(name, Function::Map(Box::new(f)))
+        self.add(name, Function::Map(Box::new(MapRun(f))))
     }
 
     pub fn filter(&mut self, name: &str, f: impl FilterFunction + 'static) -> &mut Self {
-        self.add(name, Function::Filter(Box::new(f)))
+        self.add(name, Function::Filter(Box::new(FilterRun(f))))
     }
 
     pub fn flat_map(&mut self, name: &str, f: impl FlatMapFunction + 'static) -> &mut Self {
-        self.add(name, Function::FlatMap(Box::new(f)))
+        self.add(name, Function::FlatMap(Box::new(FlatMapRun(f))))
     }
 
     pub fn key_selector(&mut self, name: &str, f: impl KeySelector + 'static) -> &mut Self {
-        self.add(name, Function::KeySelector(Box::new(f)))
+        self.add(name, Function::KeySelector(Box::new(KeyRun(f))))
     }
 
     pub fn process(&mut self, name: &str, f: impl ProcessFunction + 'static) -> &mut Self {
@@ -106,7 +155,7 @@ impl Module {
     /// A source deserializer: a flat-map over the raw key/value bytes a
     /// source read.
     pub fn deserializer(&mut self, name: &str, f: impl FlatMapFunction + 'static) -> &mut Self {
-        self.add(name, Function::Deserializer(Box::new(f)))
+        self.add(name, Function::Deserializer(Box::new(FlatMapRun(f))))
     }
 }
 
@@ -236,10 +285,11 @@ impl Runtime {
         };
         let mut ctx = OpenContext { config: Config::new(config), name };
         let r = match f {
-            Function::Map(f) => f.open(&mut ctx),
-            Function::Filter(f) => f.open(&mut ctx),
-            Function::FlatMap(f) | Function::Deserializer(f) => f.open(&mut ctx),
-            Function::KeySelector(f) => f.open(&mut ctx),
+            Function::Map(f)
+            | Function::Filter(f)
+            | Function::FlatMap(f)
+            | Function::Deserializer(f)
+            | Function::KeySelector(f) => f.open(&mut ctx),
             Function::Process(f) => f.open(&mut ctx),
             Function::Aggregate(f) => f.open(&mut ctx),
             Function::ProcessWindow(f) => f.open(&mut ctx),
@@ -285,10 +335,11 @@ impl Runtime {
         out.begin();
         let (name, f) = &mut self.module.functions[idx];
         let st = match f {
-            Function::Map(f) => run_map(&mut **f, input, n, out, name),
-            Function::Filter(f) => run_filter(&mut **f, input, n, out, name),
-            Function::FlatMap(f) | Function::Deserializer(f) => run_flat_map(&mut **f, input, n, out, name),
-            Function::KeySelector(f) => run_key_selector(&mut **f, input, n, out, name),
+            Function::Map(f)
+            | Function::Filter(f)
+            | Function::FlatMap(f)
+            | Function::Deserializer(f)
+            | Function::KeySelector(f) => f.run(input, n, out, name),
             Function::Process(f) => run_process(&mut **f, input, n, out, name),
             Function::ProcessWindow(f) => run_process_window(&mut **f, input, n, out, name),
             Function::Aggregate(_) => status::UNKNOWN_FUNCTION,
@@ -357,7 +408,7 @@ fn data(k: u8) -> bool {
     k == entry_kind::DATA
 }
 
-fn run_map(f: &mut dyn MapFunction, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+fn run_map<F: MapFunction + ?Sized>(f: &mut F, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
     let mut it = Entries::new(input, n);
     while let Some(r) = next_entry(&mut it, data, name) {
         let (i, e) = match r {
@@ -374,7 +425,7 @@ fn run_map(f: &mut dyn MapFunction, input: &[u8], n: u32, out: &mut Output, name
     status::OK
 }
 
-fn run_filter(f: &mut dyn FilterFunction, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+fn run_filter<F: FilterFunction + ?Sized>(f: &mut F, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
     let mut it = Entries::new(input, n);
     while let Some(r) = next_entry(&mut it, data, name) {
         let (i, e) = match r {
@@ -390,7 +441,7 @@ fn run_filter(f: &mut dyn FilterFunction, input: &[u8], n: u32, out: &mut Output
     status::OK
 }
 
-fn run_flat_map(f: &mut dyn FlatMapFunction, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+fn run_flat_map<F: FlatMapFunction + ?Sized>(f: &mut F, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
     let mut it = Entries::new(input, n);
     while let Some(r) = next_entry(&mut it, data, name) {
         let (i, e) = match r {
@@ -407,7 +458,7 @@ fn run_flat_map(f: &mut dyn FlatMapFunction, input: &[u8], n: u32, out: &mut Out
     status::OK
 }
 
-fn run_key_selector(f: &mut dyn KeySelector, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
+fn run_key_selector<F: KeySelector + ?Sized>(f: &mut F, input: &[u8], n: u32, out: &mut Output, name: &str) -> i32 {
     let mut it = Entries::new(input, n);
     while let Some(r) = next_entry(&mut it, data, name) {
         let (i, e) = match r {
