@@ -12,18 +12,25 @@
 //	h.ProcessWatermark(61_000) // fires event-time timers up to 61 s
 //	out := h.TakeOutput()
 //
+// Timers follow the runtime's rules (api.TimerService; they live in
+// internal/timerqueue, shared with engine/windows/windowstest): an
+// event-time timer for t fires once the watermark reaches t; a
+// processing-time timer for t once the clock has passed t (SetProcessingTime
+// of t+1 or later); at the end of input (ProcessWatermark(api.MaxWatermark),
+// or Finish) every pending processing-time timer fires after the
+// event-time ones, with the clock advanced past each. Stop, like a stop
+// with savepoint, fires none.
+//
 // Like Flink's operator test harnesses, a Harness is single-threaded: call it
 // from one goroutine.
 package harness
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
@@ -32,6 +39,7 @@ import (
 	"github.com/freshet/freshet/engine/state/heap"
 	"github.com/freshet/freshet/host"
 	"github.com/freshet/freshet/host/abi"
+	"github.com/freshet/freshet/internal/timerqueue"
 )
 
 // Options configure a Harness.
@@ -91,7 +99,7 @@ func New(op api.Operator, opts Options) (*Harness, error) {
 			return nil, fmt.Errorf("harness: making keyed state: %w", err)
 		}
 		h.backend = b
-		h.timers = &timerService{ks: b, tc: tc}
+		h.timers = &timerService{ks: b, tc: tc, q: timerqueue.New()}
 		tc.ks, tc.timers = b, h.timers
 	}
 	return h, nil
@@ -162,13 +170,23 @@ func (h *Harness) ProcessBatch(b *api.Batch) error {
 
 // ProcessWatermark advances event time to wm: it fires every event-time
 // timer at or before wm (in time order), then passes the watermark on.
+// The first api.MaxWatermark ends the input: after the event-time timers,
+// every pending processing-time timer fires, in time order, with the clock
+// advanced just past each (and left there); one registered meanwhile fires
+// too if it is due by then and has not fired yet, a later one is dropped.
 func (h *Harness) ProcessWatermark(wm int64) error {
 	if !h.opened {
 		return errors.New("harness: Open the operator first")
 	}
+	ended := h.ctx.watermark == api.MaxWatermark
 	if h.timers != nil {
-		if err := h.fire(api.EventTime, wm); err != nil {
+		if err := h.timers.q.FireEventTime(wm, h.onTimer); err != nil {
 			return err
+		}
+		if wm == api.MaxWatermark && !ended {
+			if err := h.timers.q.FlushProcessingTime(&h.ctx.procTime, h.onTimer); err != nil {
+				return err
+			}
 		}
 	}
 	h.ctx.watermark = wm
@@ -176,38 +194,45 @@ func (h *Harness) ProcessWatermark(wm int64) error {
 }
 
 // SetProcessingTime moves the processing-time clock to ms and fires every
-// processing-time timer at or before it.
+// processing-time timer it has passed: those for times before ms. A timer
+// for ms itself waits for the clock to move on.
 func (h *Harness) SetProcessingTime(ms int64) error {
 	h.ctx.procTime = ms
 	if h.timers == nil || !h.opened {
 		return nil
 	}
-	return h.fire(api.ProcessingTime, ms)
+	return h.timers.q.FireProcessingTime(&h.ctx.procTime, h.onTimer)
 }
 
-func (h *Harness) fire(domain api.TimeDomain, upTo int64) error {
+// onTimer calls the operator's OnTimer for a timer that fires.
+func (h *Harness) onTimer(t api.Timer) error {
 	th, ok := h.op.(api.TimerHandler)
-	for {
-		t, found := h.timers.next(domain, upTo)
-		if !found {
-			return nil
-		}
-		if !ok {
-			return fmt.Errorf("harness: a timer fired but the operator is not an api.TimerHandler")
-		}
-		if domain == api.EventTime {
-			h.ctx.watermark = t.Timestamp
-		}
-		h.backend.SetCurrentKey(t.Key)
-		h.backend.SetCurrentNamespace(t.Namespace)
-		if err := th.OnTimer(t, &h.out); err != nil {
+	if !ok {
+		return fmt.Errorf("harness: a timer fired but the operator is not an api.TimerHandler")
+	}
+	if t.Domain == api.EventTime {
+		h.ctx.watermark = t.Timestamp
+	}
+	h.backend.SetCurrentKey(t.Key)
+	h.backend.SetCurrentNamespace(t.Namespace)
+	return th.OnTimer(t, &h.out)
+}
+
+// Finish ends the input as the runtime does: api.MaxWatermark, unless the
+// harness has processed it already (which fires the pending event-time,
+// then processing-time timers), then the operator's Finish.
+func (h *Harness) Finish() error {
+	if h.ctx.watermark != api.MaxWatermark {
+		if err := h.ProcessWatermark(api.MaxWatermark); err != nil {
 			return err
 		}
 	}
+	return h.Stop()
 }
 
-// Finish tells the operator its input ended.
-func (h *Harness) Finish() error { return h.op.Finish(&h.out) }
+// Stop finishes the operator as a stop with savepoint does: without the
+// end-of-input watermark, so pending timers stay pending.
+func (h *Harness) Stop() error { return h.op.Finish(&h.out) }
 
 // Close closes the operator and the state backend.
 func (h *Harness) Close() error {
@@ -272,7 +297,7 @@ func (h *Harness) Timers() []api.Timer {
 	if h.timers == nil {
 		return nil
 	}
-	return slices.Clone(h.timers.pending)
+	return h.timers.q.Pending()
 }
 
 // Watermark is the last watermark processed.
@@ -336,35 +361,24 @@ func (c *taskContext) Counter(name string) api.Counter {
 	return ct
 }
 
-// timerService keeps timers sorted by (domain, time, key, namespace).
+// timerService is the api.TimerService of the harnessed subtask, over a
+// timerqueue.Queue.
 type timerService struct {
-	ks      api.KeyedState
-	tc      *taskContext
-	pending []api.Timer
-}
-
-func compareTimers(a, b api.Timer) int {
-	return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Timestamp, b.Timestamp),
-		bytes.Compare(a.Key, b.Key), bytes.Compare(a.Namespace, b.Namespace))
+	ks api.KeyedState
+	tc *taskContext
+	q  *timerqueue.Queue
 }
 
 func (s *timerService) CurrentProcessingTime() int64 { return s.tc.procTime }
 func (s *timerService) CurrentWatermark() int64      { return s.tc.watermark }
 
 func (s *timerService) add(d api.TimeDomain, ts int64) error {
-	t := api.Timer{Key: bytes.Clone(s.ks.CurrentKey()), Namespace: bytes.Clone(s.ks.CurrentNamespace()), Timestamp: ts, Domain: d}
-	i, found := slices.BinarySearchFunc(s.pending, t, compareTimers)
-	if !found {
-		s.pending = slices.Insert(s.pending, i, t)
-	}
+	s.q.Register(d, ts, s.ks.CurrentKey(), s.ks.CurrentNamespace())
 	return nil
 }
 
 func (s *timerService) del(d api.TimeDomain, ts int64) error {
-	t := api.Timer{Key: s.ks.CurrentKey(), Namespace: s.ks.CurrentNamespace(), Timestamp: ts, Domain: d}
-	if i, found := slices.BinarySearchFunc(s.pending, t, compareTimers); found {
-		s.pending = slices.Delete(s.pending, i, i+1)
-	}
+	s.q.Delete(d, ts, s.ks.CurrentKey(), s.ks.CurrentNamespace())
 	return nil
 }
 
@@ -375,15 +389,4 @@ func (s *timerService) RegisterProcessingTimeTimer(ts int64) error {
 func (s *timerService) DeleteEventTimeTimer(ts int64) error { return s.del(api.EventTime, ts) }
 func (s *timerService) DeleteProcessingTimeTimer(ts int64) error {
 	return s.del(api.ProcessingTime, ts)
-}
-
-// next removes and returns the earliest timer of domain at or before upTo.
-func (s *timerService) next(d api.TimeDomain, upTo int64) (api.Timer, bool) {
-	for i, t := range s.pending {
-		if t.Domain == d && t.Timestamp <= upTo {
-			s.pending = slices.Delete(s.pending, i, i+1)
-			return t, true
-		}
-	}
-	return api.Timer{}, false
 }

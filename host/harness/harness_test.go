@@ -97,7 +97,10 @@ func TestHarnessDrivesTimersInOrder(t *testing.T) {
 	if err := h.SetProcessingTime(999); err != nil || len(h.Output()) != 0 {
 		t.Fatalf("early processing time: %v, %d outputs", err, len(h.Output()))
 	}
-	if err := h.SetProcessingTime(1000); err != nil {
+	if err := h.SetProcessingTime(1000); err != nil || len(h.Output()) != 0 {
+		t.Fatalf("processing time at the timers' millisecond: %v, %d outputs", err, len(h.Output()))
+	}
+	if err := h.SetProcessingTime(1001); err != nil {
 		t.Fatal(err)
 	}
 	if out := h.TakeOutput(); len(out) != 2 || string(out[0].Value) != "idle" {

@@ -4,19 +4,21 @@
 // side outputs, counters, a processing-time clock the test sets, and a
 // WatermarkEmitter that records what the operator emits.
 //
-// The harness follows the runtime's contract: event-time timers fire, in
-// time order, when a watermark advances and before the operator's
-// ProcessWatermark; processing-time timers fire when the test moves the
-// clock, which also calls api.Ticker.OnTick. Timers with equal times fire
-// in order of key and namespace, so runs are reproducible.
+// The harness follows the runtime's contract (api.TimerService; the rules
+// live in internal/timerqueue, shared with host/harness): event-time timers
+// fire, in time order, when a watermark advances and before the operator's
+// ProcessWatermark; a processing-time timer for t fires once the test moves
+// the clock past t (to t+1 or later), which also calls api.Ticker.OnTick.
+// At the end of input (Finish, or Watermark(api.MaxWatermark)) every
+// pending processing-time timer fires after the event-time ones, in time
+// order, with the clock advanced past each; Stop, like a stop with
+// savepoint, fires none. Timers with equal times fire in order of key and
+// namespace, so runs are reproducible.
 package windowstest
 
 import (
 	"bytes"
-	"cmp"
-	"container/heap"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +28,7 @@ import (
 	"github.com/freshet/freshet/engine/keygroup"
 	"github.com/freshet/freshet/engine/state"
 	stateheap "github.com/freshet/freshet/engine/state/heap"
+	"github.com/freshet/freshet/internal/timerqueue"
 )
 
 // Options configure a Harness.
@@ -167,14 +170,22 @@ func (h *Harness) ProcessBatch(b *api.Batch) error {
 }
 
 // Watermark advances event time to wm: due event-time timers fire, then the
-// operator's ProcessWatermark runs. A watermark that does not advance is ignored.
+// operator's ProcessWatermark runs. A watermark that does not advance is
+// ignored. api.MaxWatermark ends the input: after the event-time timers,
+// every pending processing-time timer fires, in time order, with the clock
+// advanced just past each (and left there); one registered meanwhile fires
+// too if it is due by then and has not fired yet, a later one is dropped.
 func (h *Harness) Watermark(wm int64) error {
 	if wm <= h.wm {
 		return nil
 	}
 	h.wm = wm
 	if h.timers != nil {
-		if err := h.timers.fire(&h.timers.event, wm); err != nil {
+		err := h.timers.q.FireEventTime(wm, h.timers.onTimer)
+		if err == nil && wm == api.MaxWatermark {
+			err = h.timers.q.FlushProcessingTime(&h.now, h.timers.onTimer)
+		}
+		if err != nil {
 			h.collect()
 			return err
 		}
@@ -184,15 +195,16 @@ func (h *Harness) Watermark(wm int64) error {
 	return err
 }
 
-// SetProcessingTime moves the wall clock to t (ms): due processing-time
-// timers fire, and a Ticker operator gets OnTick.
+// SetProcessingTime moves the wall clock to t (ms): the processing-time
+// timers it has passed (those for times before t) fire, and a Ticker
+// operator gets OnTick. A timer for t itself waits for the clock to move on.
 func (h *Harness) SetProcessingTime(t int64) error {
 	if t < h.now {
 		return fmt.Errorf("processing time cannot go back from %d to %d", h.now, t)
 	}
 	h.now = t
 	if h.timers != nil {
-		if err := h.timers.fire(&h.timers.proc, t); err != nil {
+		if err := h.timers.q.FireProcessingTime(&h.now, h.timers.onTimer); err != nil {
 			h.collect()
 			return err
 		}
@@ -210,11 +222,18 @@ func (h *Harness) SetProcessingTime(t int64) error {
 // ProcessingTimeNow is the harness clock.
 func (h *Harness) ProcessingTimeNow() int64 { return h.now }
 
-// Finish ends the input as the runtime does: MaxWatermark, then Finish.
+// Finish ends the input as the runtime does: MaxWatermark (which fires the
+// pending event-time, then processing-time timers), then Finish.
 func (h *Harness) Finish() error {
 	if err := h.Watermark(api.MaxWatermark); err != nil {
 		return err
 	}
+	return h.Stop()
+}
+
+// Stop finishes the operator as a stop with savepoint does: without the
+// end-of-input watermark, so pending timers stay pending (Snapshot keeps them).
+func (h *Harness) Stop() error {
 	err := h.op.Finish(h.out)
 	h.collect()
 	return err
@@ -294,7 +313,7 @@ func (h *Harness) PendingTimers() int {
 	if h.timers == nil {
 		return 0
 	}
-	return len(h.timers.set)
+	return h.timers.q.Len()
 }
 
 // api.Context
@@ -384,8 +403,8 @@ func (h *Harness) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range h.timers.set {
-		s.Timers = append(s.Timers, api.Timer{Key: e.key, Namespace: e.ns, Timestamp: e.ts, Domain: e.domain})
+	for _, t := range h.timers.q.Pending() {
+		s.Timers = append(s.Timers, api.Timer{Key: bytes.Clone(t.Key), Namespace: bytes.Clone(t.Namespace), Timestamp: t.Timestamp, Domain: t.Domain})
 	}
 	return s, nil
 }
@@ -404,81 +423,20 @@ func (h *Harness) restore(s *Snapshot) error {
 		if keygroup.SubtaskOf(t.Key, h.opts.Parallelism, h.opts.MaxParallelism) != h.opts.Subtask {
 			continue
 		}
-		h.timers.add(t.Domain, t.Timestamp, t.Key, t.Namespace)
+		h.timers.q.Register(t.Domain, t.Timestamp, t.Key, t.Namespace)
 	}
 	return nil
 }
 
-// timerService is a deterministic api.TimerService: timers are unique by
-// (domain, time, key, namespace) and fire in that order.
+// timerService is the harness's api.TimerService over a timerqueue.Queue,
+// which fires timers by the runtime's rules.
 type timerService struct {
-	h       *Harness
-	event   timerHeap
-	proc    timerHeap
-	set     map[string]*timer
-	scratch []byte
-}
-
-type timer struct {
-	ts      int64
-	key, ns []byte
-	domain  api.TimeDomain
-	id      string
-	dead    bool
-}
-
-type timerHeap []*timer
-
-func (q timerHeap) Len() int { return len(q) }
-func (q timerHeap) Less(i, j int) bool {
-	a, b := q[i], q[j]
-	if c := cmp.Compare(a.ts, b.ts); c != 0 {
-		return c < 0
-	}
-	if c := bytes.Compare(a.key, b.key); c != 0 {
-		return c < 0
-	}
-	return bytes.Compare(a.ns, b.ns) < 0
-}
-func (q timerHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *timerHeap) Push(x any)   { *q = append(*q, x.(*timer)) }
-func (q *timerHeap) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
+	h *Harness
+	q *timerqueue.Queue
 }
 
 func newTimerService(h *Harness) *timerService {
-	return &timerService{h: h, set: map[string]*timer{}}
-}
-
-func (s *timerService) id(domain api.TimeDomain, ts int64, key, ns []byte) []byte {
-	b := append(s.scratch[:0], byte(domain))
-	b = binary.BigEndian.AppendUint64(b, uint64(ts))
-	b = binary.AppendUvarint(b, uint64(len(key)))
-	b = append(b, key...)
-	b = append(b, ns...)
-	s.scratch = b
-	return b
-}
-
-func (s *timerService) add(domain api.TimeDomain, ts int64, key, ns []byte) {
-	id := s.id(domain, ts, key, ns)
-	if _, ok := s.set[string(id)]; ok {
-		return
-	}
-	t := &timer{ts: ts, key: bytes.Clone(key), ns: bytes.Clone(ns), domain: domain, id: string(id)}
-	if t.key == nil {
-		t.key = []byte{}
-	}
-	s.set[t.id] = t
-	if domain == api.EventTime {
-		heap.Push(&s.event, t)
-	} else {
-		heap.Push(&s.proc, t)
-	}
+	return &timerService{h: h, q: timerqueue.New()}
 }
 
 func (s *timerService) register(domain api.TimeDomain, ts int64) error {
@@ -486,16 +444,12 @@ func (s *timerService) register(domain api.TimeDomain, ts int64) error {
 	if key == nil {
 		return fmt.Errorf("timer registered without a current key")
 	}
-	s.add(domain, ts, key, s.h.ks.CurrentNamespace())
+	s.q.Register(domain, ts, key, s.h.ks.CurrentNamespace())
 	return nil
 }
 
 func (s *timerService) remove(domain api.TimeDomain, ts int64) error {
-	id := s.id(domain, ts, s.h.ks.CurrentKey(), s.h.ks.CurrentNamespace())
-	if t, ok := s.set[string(id)]; ok {
-		t.dead = true
-		delete(s.set, string(id))
-	}
+	s.q.Delete(domain, ts, s.h.ks.CurrentKey(), s.h.ks.CurrentNamespace())
 	return nil
 }
 
@@ -512,25 +466,18 @@ func (s *timerService) DeleteProcessingTimeTimer(ts int64) error {
 	return s.remove(api.ProcessingTime, ts)
 }
 
-// fire calls OnTimer for every live timer of q due at or before limit.
-func (s *timerService) fire(q *timerHeap, limit int64) error {
-	handler, _ := s.h.op.(api.TimerHandler)
-	for q.Len() > 0 && (*q)[0].ts <= limit {
-		t := heap.Pop(q).(*timer)
-		if t.dead {
-			continue
-		}
-		delete(s.set, t.id)
-		if handler == nil {
-			continue
-		}
-		s.h.ks.SetCurrentKey(t.key)
-		s.h.ks.SetCurrentNamespace(t.ns)
-		err := handler.OnTimer(api.Timer{Key: t.key, Namespace: t.ns, Timestamp: t.ts, Domain: t.domain}, s.h.out)
-		s.h.ks.SetCurrentNamespace(nil)
-		if err != nil {
-			return fmt.Errorf("firing timer at %d: %w", t.ts, err)
-		}
+// onTimer calls the operator's OnTimer for a timer that fires.
+func (s *timerService) onTimer(t api.Timer) error {
+	handler, ok := s.h.op.(api.TimerHandler)
+	if !ok {
+		return nil
+	}
+	s.h.ks.SetCurrentKey(t.Key)
+	s.h.ks.SetCurrentNamespace(t.Namespace)
+	err := handler.OnTimer(t, s.h.out)
+	s.h.ks.SetCurrentNamespace(nil)
+	if err != nil {
+		return fmt.Errorf("firing timer at %d: %w", t.Timestamp, err)
 	}
 	return nil
 }
