@@ -279,6 +279,21 @@ func (v *view) emit(r *api.Record, out api.Output) {
 // emitInts emits the row of the bid whose integers v.ints holds (a view
 // with intBids).
 func (v *view) emitInts(r *api.Record, out api.Output) {
+	if v.cfg.format == formatBinary && v.cfg.keyIdx < 0 {
+		if a, ok := out.(arenaOutput); ok && !v.stampDue() {
+			// Written in place in the output's arena; the headers are the
+			// input record's, which outlives the output (api.ViewEmitter).
+			row := a.Alloc(8 * len(v.cfg.idx))
+			for j, k := range v.cfg.idx {
+				binary.LittleEndian.PutUint64(row[8*j:], uint64(v.ints[k]))
+			}
+			v.n++
+			v.rec = api.Record{Value: row, Timestamp: r.Timestamp, Headers: r.Headers}
+			a.EmitView(&v.rec)
+			v.rec = api.Record{}
+			return
+		}
+	}
 	if v.cfg.format == formatBinary {
 		v.buf = v.buf[:0]
 		for _, k := range v.cfg.idx {
@@ -297,10 +312,23 @@ func (v *view) emitInts(r *api.Record, out api.Output) {
 	v.send(out)
 }
 
+// arenaOutput is an Output that lends its arena (an api.Batch, as the
+// runtime's outputs are): a row built in it is emitted without a copy.
+type arenaOutput interface {
+	api.ViewEmitter
+	Alloc(n int) []byte
+}
+
+// stampDue reports whether the next row is one to stamp for the probe.
+func (v *view) stampDue() bool {
+	return v.probe != nil && v.probe.stampEvery > 0 && (v.n+1)%v.probe.stampEvery == 0
+}
+
 // send stamps every stampEvery-th row for the probe and emits v.rec.
 func (v *view) send(out api.Output) {
+	due := v.stampDue()
 	v.n++
-	if v.probe != nil && v.probe.stampEvery > 0 && v.n%v.probe.stampEvery == 0 {
+	if due {
 		binary.BigEndian.PutUint64(v.stampBuf[:], uint64(time.Now().UnixNano()))
 		v.stamp[0].Value = v.stampBuf[:]
 		v.rec.Headers = v.stamp[:]
