@@ -13,7 +13,7 @@
 //	out := h.TakeOutput()
 //
 // Timers follow the runtime's rules (api.TimerService; they live in
-// internal/timerqueue, shared with engine/windows/windowstest): an
+// engine/timerqueue, shared with engine/windows/windowstest): an
 // event-time timer for t fires once the watermark reaches t; a
 // processing-time timer for t once the clock has passed t (SetProcessingTime
 // of t+1 or later); at the end of input (ProcessWatermark(api.MaxWatermark),
@@ -37,9 +37,9 @@ import (
 	"github.com/freshet/freshet/engine/keygroup"
 	"github.com/freshet/freshet/engine/state"
 	"github.com/freshet/freshet/engine/state/heap"
+	"github.com/freshet/freshet/engine/timerqueue"
 	"github.com/freshet/freshet/host"
 	"github.com/freshet/freshet/host/abi"
-	"github.com/freshet/freshet/internal/timerqueue"
 )
 
 // Options configure a Harness.

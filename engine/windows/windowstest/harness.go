@@ -5,7 +5,7 @@
 // WatermarkEmitter that records what the operator emits.
 //
 // The harness follows the runtime's contract (api.TimerService; the rules
-// live in internal/timerqueue, shared with host/harness): event-time timers
+// live in engine/timerqueue, shared with host/harness): event-time timers
 // fire, in time order, when a watermark advances and before the operator's
 // ProcessWatermark; a processing-time timer for t fires once the test moves
 // the clock past t (to t+1 or later), which also calls api.Ticker.OnTick.
@@ -28,7 +28,7 @@ import (
 	"github.com/freshet/freshet/engine/keygroup"
 	"github.com/freshet/freshet/engine/state"
 	stateheap "github.com/freshet/freshet/engine/state/heap"
-	"github.com/freshet/freshet/internal/timerqueue"
+	"github.com/freshet/freshet/engine/timerqueue"
 )
 
 // Options configure a Harness.

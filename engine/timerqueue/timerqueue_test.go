@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/freshet/freshet/engine/api"
-	"github.com/freshet/freshet/internal/timerqueue"
+	"github.com/freshet/freshet/engine/timerqueue"
 )
 
 type timer struct {
