@@ -187,8 +187,11 @@ func (o *Operator) ProcessBatch(b *api.Batch, out api.Output) error {
 		return errors.New("wasm operator: ProcessBatch before Open")
 	}
 	o.sink.out = out
+	// Forwarded records are b's own: an output that takes views gets them
+	// without a copy (api.ViewEmitter).
+	o.sink.view, _ = out.(api.ViewEmitter)
 	err := o.in.processRecords(b.Records, &o.sink)
-	o.sink.out, o.sink.recs = nil, nil
+	o.sink.out, o.sink.view, o.sink.recs = nil, nil, nil
 	return o.endBatch(err)
 }
 
@@ -312,7 +315,8 @@ type batchSink interface {
 type recordSink struct {
 	in      *Instance
 	out     api.Output
-	recs    []api.Record // the call's input records, for forward and error entries
+	view    api.ViewEmitter // out, when recs are its input batch's and it takes views
+	recs    []api.Record    // the call's input records, for forward and error entries
 	policy  ErrorPolicy
 	actx    api.Context
 	warned  bool
@@ -333,7 +337,11 @@ func (s *recordSink) emit(e *outEntry) error {
 		if int(e.extra) >= len(s.recs) {
 			return fmt.Errorf("forward entry names input entry %d, which is not a record", e.extra)
 		}
-		s.out.Emit(&s.recs[e.extra])
+		if s.view != nil {
+			s.view.EmitView(&s.recs[e.extra])
+		} else {
+			s.out.Emit(&s.recs[e.extra])
+		}
 	case abi.EntryError:
 		var rec *api.Record
 		if int(e.extra) < len(s.recs) {

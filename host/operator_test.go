@@ -429,6 +429,31 @@ func TestSandbox(t *testing.T) {
 
 // TestNoAllocationPerRecord: the host's hot path allocates a constant
 // amount per batch, whatever its size.
+// TestForwardedRecordsAreNotCopied: a filter's kept records reach an
+// output that takes views (an api.Batch, as the runtime's) as the input
+// records themselves; other outputs get copies.
+func TestForwardedRecordsAreNotCopied(t *testing.T) {
+	h := newHarness(t, "kitchen", host.Options{Function: "nonempty", Kind: abi.KindFilter}, harness.Options{})
+	in := batch("a", "", "b")
+	out := api.NewBatch(2)
+	if err := h.Operator().ProcessBatch(in, out); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(out.Records); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("got %q", got)
+	}
+	if &out.Records[1].Value[0] != &in.Records[2].Value[0] {
+		t.Fatal("the kept record was copied into a batch output")
+	}
+	var c collect
+	if err := h.Operator().ProcessBatch(in, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.recs) != 2 || &c.recs[1].Value[0] == &in.Records[2].Value[0] {
+		t.Fatal("an output without views did not get a copy")
+	}
+}
+
 func TestNoAllocationPerRecord(t *testing.T) {
 	h := newHarness(t, "kitchen", host.Options{Function: "identity", Kind: abi.KindMap}, harness.Options{})
 	op := h.Operator()
