@@ -270,10 +270,51 @@ impl Harness {
     }
 
     /// Advances processing time to `t` and fires the processing-time timers
-    /// at or before it.
+    /// the clock has passed: those before `t` (as the engine does, a timer
+    /// for `ts` fires once the clock reads `ts + 1` or later).
     pub fn advance_processing_time(&mut self, t: i64) -> Result<Vec<Output>, i32> {
         FAKE.with(|f| f.borrow_mut().processing_time = t);
-        self.fire(TimeDomain::ProcessingTime, t)
+        self.fire(TimeDomain::ProcessingTime, t.saturating_sub(1))
+    }
+
+    /// Ends the input as a bounded job's end does: the watermark goes to
+    /// `i64::MAX`, firing every event-time timer, then every pending
+    /// processing-time timer fires once, in time order, with processing
+    /// time moved just past it. A timer registered meanwhile fires too if
+    /// it is due by the latest time pending when the end began (or the
+    /// clock, if later); later ones are dropped. Returns all outputs.
+    pub fn end_of_input(&mut self) -> Result<Vec<Output>, i32> {
+        let mut out = self.advance_watermark(i64::MAX)?;
+        let proc = TimeDomain::ProcessingTime.to_abi();
+        let limit = FAKE.with(|f| {
+            let f = f.borrow();
+            let latest = f.timers.iter().filter(|t| t.0 == proc).map(|t| t.1).max();
+            latest.unwrap_or(i64::MIN).max(f.processing_time - 1)
+        });
+        let mut fired: BTreeSet<(i64, Vec<u8>)> = BTreeSet::new();
+        loop {
+            let next = FAKE.with(|f| {
+                let mut f = f.borrow_mut();
+                let t = f
+                    .timers
+                    .iter()
+                    .find(|t| t.0 == proc && t.1 <= limit && !fired.contains(&(t.1, t.2.clone())))
+                    .cloned();
+                if let Some(t) = &t {
+                    f.timers.remove(t);
+                    f.processing_time = f.processing_time.max(t.1.saturating_add(1));
+                }
+                t
+            });
+            let (_, ts, key) = match next {
+                Some(t) => t,
+                None => break,
+            };
+            fired.insert((ts, key.clone()));
+            out.extend(self.process(&[Input::timer(&key, ts, TimeDomain::ProcessingTime)])?);
+        }
+        FAKE.with(|f| f.borrow_mut().timers.retain(|t| t.0 != proc));
+        Ok(out)
     }
 
     fn fire(&mut self, domain: TimeDomain, upto: i64) -> Result<Vec<Output>, i32> {

@@ -508,3 +508,39 @@ fn batches_larger_than_the_input_buffer_grow_it() {
     assert_eq!(got[0].value, vec![b'A'; 10_000]);
     assert_eq!(got[1].value, b"B");
 }
+
+/// Registers a processing-time timer at the current processing time (or,
+/// for a record "later", an hour after it) and reports each firing with the
+/// processing time it sees.
+struct Clock;
+
+impl ProcessFunction for Clock {
+    fn process(&mut self, r: &Record, ctx: &mut Context) -> Result<()> {
+        let now = ctx.processing_time();
+        let at = if r.value == b"later" { now + 3_600_000 } else { now };
+        ctx.register_processing_time_timer(at)
+    }
+    fn on_timer(&mut self, t: &Timer, ctx: &mut Context) -> Result<()> {
+        let now = ctx.processing_time();
+        ctx.emit(t.key, format!("{} at {}", t.timestamp, now).as_bytes());
+        Ok(())
+    }
+}
+
+fn register_clock(m: &mut Module) {
+    m.process("clock", Clock);
+}
+
+#[test]
+fn processing_timers_fire_once_the_clock_has_passed_them_and_at_end_of_input() {
+    let mut h = Harness::new(register_clock);
+    h.open("clock", "{}").unwrap();
+    h.set_processing_time(1000);
+    h.process(&[Input::data(b"a", b"now", 0), Input::data(b"b", b"later", 0)]).unwrap();
+    // Due at 1000, but the clock has not passed it yet.
+    assert!(h.advance_processing_time(1000).unwrap().is_empty());
+    assert_eq!(h.advance_processing_time(1001).unwrap(), vec![out(entry_kind::OUTPUT, b"a", b"1000 at 1001", 0, 1000)]);
+    // The end of input fires the timer an hour ahead, the clock just past it.
+    assert_eq!(h.end_of_input().unwrap(), vec![out(entry_kind::OUTPUT, b"b", b"3601000 at 3601001", 0, 3_601_000)]);
+    assert!(h.timers().is_empty());
+}
