@@ -86,7 +86,7 @@ impl MapFunction for Q1 {
 
     fn map(&mut self, r: &Record, out: MapOutput) -> Result<Emitted> {
         let [auction, bidder, price, date_time] = self.format.bid(r.value).ok_or_else(invalid_bid)?;
-        let converted = price / 1000 * 908 + (price % 1000) * 908 / 1000;
+        let converted = convert_price(price);
         Ok(out.value_with(|w| {
             w.write_i64(auction);
             w.push(b',');
@@ -97,6 +97,23 @@ impl MapFunction for Q1 {
             w.write_i64(date_time);
         }))
     }
+}
+
+/// `price * 908 / 1000` truncated toward zero, exactly:
+/// `price / 1000 * 908 + (price % 1000) * 908 / 1000`, which cannot
+/// overflow. wazero turns a division by a constant into a division
+/// instruction (wasm32 has no multiply-high for LLVM to use instead), so
+/// prices in u32 range, all of Nexmark's, divide by 1000 with a multiply
+/// and a shift, exact for every u32.
+#[inline(always)]
+pub fn convert_price(price: i64) -> i64 {
+    if (0..=u32::MAX as i64).contains(&price) {
+        let div1000 = |x: u64| (x * 0x1062_4DD3) >> 38; // x / 1000 for x < 2^32
+        let p = price as u64;
+        let q = div1000(p);
+        return (q * 908 + div1000((p - q * 1000) * 908)) as i64;
+    }
+    price / 1000 * 908 + (price % 1000) * 908 / 1000
 }
 
 /// q2: keeps the bids of auctions divisible by the configured modulus.
@@ -162,6 +179,24 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(parse_bid(v.as_bytes()), *want, "{}", v);
+        }
+    }
+
+    #[test]
+    fn convert_price_is_exact() {
+        let slow = |p: i64| p / 1000 * 908 + (p % 1000) * 908 / 1000;
+        let mut cases = vec![0, 1, 999, 1000, 1001, 1999, u32::MAX as i64, u32::MAX as i64 + 1, -1, -1000, i64::MAX, i64::MIN];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..200_000i64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(i);
+            cases.push((x >> 32) as i64);
+            cases.push(x as i64 >> (x % 64));
+        }
+        for p in cases {
+            assert_eq!(convert_price(p), slow(p), "{}", p);
         }
     }
 
