@@ -94,6 +94,14 @@ var ErrInvalidEntry = errors.New("invalid snapshot entry")
 // ErrClosed is returned by state operations on a closed backend.
 var ErrClosed = errors.New("state backend is closed")
 
+// StateLister is implemented by backends that can name every state they
+// hold: the declared ones and those restored from a snapshot that no
+// operator declared (yet). The runtime uses it to say when restored state
+// is not used (a renamed or removed state descriptor).
+type StateLister interface {
+	StateNames() []string
+}
+
 // StatsReporter is implemented by backends that report statistics: memory
 // use, latencies, compaction debt. Names are snake_case with a unit suffix
 // (_bytes, _seconds, _total); the runtime sums them over subtasks and

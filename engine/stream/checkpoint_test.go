@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -500,4 +502,80 @@ func TestFinishedSourceIsNotReplayedAfterRestore(t *testing.T) {
 	}
 	sortStrings(want)
 	equal(t, c.sorted(), want)
+}
+
+// syncBuffer is an io.Writer safe for the task goroutines' loggers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A job restored from a savepoint whose operator no longer declares one of
+// its states (the descriptor was renamed) says so, naming operator and
+// state, at its first checkpoint; the state itself is kept.
+func TestRestoreNamesStateTheOperatorNoLongerUses(t *testing.T) {
+	dir := t.TempDir()
+	sp := filepath.Join(dir, "sp")
+	env := stream.NewEnvironment(stream.Config{Parallelism: 1})
+	var c collector
+	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil })
+	countPerKey(env, src, 3, &c, -1)
+	jc, err := env.ExecuteAsync(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := jc.TriggerSavepoint(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = jc.Wait(context.Background())
+
+	var logs syncBuffer
+	env2 := stream.NewEnvironment(stream.Config{
+		Parallelism: 1,
+		RestoreFrom: sp,
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 10 * time.Millisecond, Dir: filepath.Join(dir, "cp")},
+		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	var c2 collector
+	renamed := api.StateDescriptor{Name: "total"}
+	env2.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil }).
+		KeyBy(func(r *api.Record, dst []byte) ([]byte, error) { return append(dst, r.Value[len(r.Value)-1]), nil }).
+		Process("count", stream.ProcessFunction{Process: func(ctx api.Context, r *api.Record, out api.Output) error {
+			st, err := ctx.KeyedState().Value(renamed)
+			if err != nil {
+				return err
+			}
+			return st.Put(r.Value)
+		}}).
+		AddSink("collect", c2.sink())
+	jc2, err := env2.ExecuteAsync(context.Background(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jc2.Cancel(context.Background()); _, _ = jc2.Wait(context.Background()) }()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cps, _ := jc2.Checkpoints(); len(cps) > 0 && cps[len(cps)-1].Status == "COMPLETED" {
+			break
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "restored keyed state is not used") || !strings.Contains(out, "operator=count") || !strings.Contains(out, "state="+countDesc.Name) {
+		t.Fatalf("no warning naming operator count and state %q in the log:\n%s", countDesc.Name, out)
+	}
+	if strings.Contains(out, "state=total") {
+		t.Fatalf("the declared state is named as unused:\n%s", out)
+	}
 }

@@ -220,6 +220,10 @@ func (o *opRuntime) snapshot(id int64, flags uint32) (_ *checkpoint.Writer, _ ch
 			return nil, snap, nil, false, fmt.Errorf("operator %q keyed state: %w", o.node.Name, err)
 		}
 		o.timers.snapshot(w, t.d.Graph.MaxParallelism)
+		if o.checkUnused {
+			o.checkUnused = false
+			o.warnUnusedState()
+		}
 	}
 	if hasOwn {
 		entries, err := cf.SnapshotState(id)
@@ -240,6 +244,27 @@ func (o *opRuntime) snapshot(id int64, flags uint32) (_ *checkpoint.Writer, _ ch
 		Hash:      strconv.FormatUint(sum, 16),
 	}
 	return w, snap, native, true, nil
+}
+
+// warnUnusedState logs the keyed states the operator restored but has not
+// declared by its first checkpoint after the restore: state written under a
+// name the operator no longer uses (a renamed or removed descriptor). The
+// state is not dropped: it stays in checkpoints, so renaming back finds it.
+func (o *opRuntime) warnUnusedState() {
+	lister, ok := o.backend.(state.StateLister)
+	if !ok {
+		return
+	}
+	declared := map[string]bool{}
+	for _, d := range o.backend.Descriptors() {
+		declared[d.Name] = true
+	}
+	for _, name := range lister.StateNames() {
+		if !declared[name] {
+			o.log.Warn("restored keyed state is not used by the operator (renamed or removed state descriptor?); it is kept in checkpoints",
+				"operator", o.node.Name, "state", name)
+		}
+	}
 }
 
 // restore loads the operator's state from the deployment's checkpoint,
@@ -282,6 +307,7 @@ func (o *opRuntime) restore(target any) error {
 	if !found {
 		return nil
 	}
+	o.checkUnused = o.backend != nil
 	if cf, ok := target.(api.CheckpointedFunction); ok {
 		if err := cf.RestoreState(entries); err != nil {
 			return fmt.Errorf("%s: restoring %q: %w", t.d.Name(), o.node.Name, err)

@@ -28,11 +28,12 @@ type opRuntime struct {
 	writers []*network.RecordWriter
 	side    map[string]*sideOutput
 
-	backend state.Backend
-	timers  *timerService
-	opened  bool
-	swap    api.Operator        // prepared new version (hot-swap), nil when none
-	uploads checkpoint.Uploader // native snapshot files in storage (native.go)
+	backend     state.Backend
+	checkUnused bool // keyed state was restored: name unused states at the next checkpoint
+	timers      *timerService
+	opened      bool
+	swap        api.Operator        // prepared new version (hot-swap), nil when none
+	uploads     checkpoint.Uploader // native snapshot files in storage (native.go)
 
 	ticker    api.Ticker
 	nextTick  time.Time

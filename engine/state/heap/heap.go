@@ -23,6 +23,7 @@ package heap
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
@@ -127,6 +128,16 @@ func (b *backend) CurrentNamespace() []byte { return b.cur.Namespace() }
 func (b *backend) nowMs() int64             { return b.now().UnixMilli() }
 func (b *backend) kgIndex() int             { return b.cur.KeyGroup() - b.start }
 func (b *backend) addr() []byte             { return b.cur.Address()[keyed.KeyGroupLen:] }
+
+// StateNames implements state.StateLister.
+func (b *backend) StateNames() []string {
+	names := make([]string, 0, len(b.states))
+	for name := range b.states {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Descriptors lists the declared states in declaration order.
 func (b *backend) Descriptors() []api.StateDescriptor {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -355,6 +356,16 @@ func (b *Backend) SetCurrentNamespace(ns []byte) { b.cur.SetNamespace(ns) }
 func (b *Backend) CurrentNamespace() []byte      { return b.cur.Namespace() }
 
 // Descriptors lists the declared states in declaration order.
+// StateNames implements state.StateLister.
+func (b *Backend) StateNames() []string {
+	names := make([]string, 0, len(b.all))
+	for _, st := range b.all {
+		names = append(names, st.name)
+	}
+	slices.Sort(names)
+	return names
+}
+
 func (b *Backend) Descriptors() []api.StateDescriptor {
 	out := make([]api.StateDescriptor, 0, len(b.declared))
 	for _, st := range b.declared {
