@@ -93,14 +93,14 @@ func (in *Instance) consume(n uint32) error {
 		return fmt.Errorf("output buffer [%d, +%d) is outside memory", ptr, n)
 	}
 	var err error
-	in.hdrs, err = decodeOutput(b, in.kind, uint32(len(in.call.keys)), len(in.sides), in.hdrs, in.call.sink.emit)
+	in.hdrs, err = decodeOutput(b, in.kind, uint32(len(in.call.keys)), len(in.sides), in.hdrs, in.call.sink)
 	return err
 }
 
 // decodeOutput decodes and validates the output entries of a call of a
 // function of kind over entries input entries, with sides side outputs
-// declared, handing each to emit. hdrs is scratch space for headers.
-func decodeOutput(b []byte, kind abi.OperatorKind, entries uint32, sides int, hdrs []api.Header, emit func(*outEntry) error) ([]api.Header, error) {
+// declared, handing each to sink. hdrs is scratch space for headers.
+func decodeOutput(b []byte, kind abi.OperatorKind, entries uint32, sides int, hdrs []api.Header, sink outputSink) ([]api.Header, error) {
 	mask := allowedMask[kind]
 	var e outEntry
 	for off := 0; len(b) > 0; {
@@ -157,7 +157,7 @@ func decodeOutput(b []byte, kind abi.OperatorKind, entries uint32, sides int, hd
 				return hdrs, fmt.Errorf("output entry at offset %d: a %s entry with unexpected key, value or headers", off, ek)
 			}
 		}
-		if err := emit(&e); err != nil {
+		if err := sink.emit(&e); err != nil {
 			return hdrs, fmt.Errorf("output entry at offset %d: %w", off, err)
 		}
 		off += len(b) - len(p)

@@ -25,14 +25,14 @@ func TestEntryRoundTrip(t *testing.T) {
 		b = append(b, buf...)
 	}
 	var got []api.Record
-	_, err := decodeOutput(b, abi.KindFlatMap, 3, 0, nil, func(e *outEntry) error {
+	_, err := decodeOutput(b, abi.KindFlatMap, 3, 0, nil, sinkFunc(func(e *outEntry) error {
 		r := api.Record{Key: bytes.Clone(e.rec.Key), Value: bytes.Clone(e.rec.Value), Timestamp: e.rec.Timestamp}
 		for _, h := range e.rec.Headers {
 			r.Headers = append(r.Headers, api.Header{Key: bytes.Clone(h.Key), Value: bytes.Clone(h.Value)})
 		}
 		got = append(got, r)
 		return nil
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func FuzzDecodeOutput(f *testing.F) {
 	putEntry(fw, abi.EntryForward, 1, nil, nil, 0, nil)
 	f.Add(fw, uint8(abi.KindFilter))
 	f.Fuzz(func(t *testing.T, b []byte, kind uint8) {
-		_, _ = decodeOutput(b, abi.OperatorKind(kind%9), 4, 2, nil, func(e *outEntry) error {
+		_, _ = decodeOutput(b, abi.OperatorKind(kind%9), 4, 2, nil, sinkFunc(func(e *outEntry) error {
 			total := len(e.rec.Key) + len(e.rec.Value)
 			for _, h := range e.rec.Headers {
 				total += len(h.Key) + len(h.Value)
@@ -61,7 +61,7 @@ func FuzzDecodeOutput(f *testing.F) {
 				t.Fatalf("entry of %d bytes from %d bytes of output", total, len(b))
 			}
 			return nil
-		})
+		}))
 	})
 }
 
@@ -104,3 +104,8 @@ func FuzzDecodeList(f *testing.F) {
 		}
 	})
 }
+
+// sinkFunc is an outputSink that is a function.
+type sinkFunc func(e *outEntry) error
+
+func (f sinkFunc) emit(e *outEntry) error { return f(e) }
