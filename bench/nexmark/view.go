@@ -409,53 +409,42 @@ func decodeBidInts(src []byte, f *bidInts) bool {
 	if len(src) == 0 || nexmark.Kind(src[0]) != nexmark.KindBid {
 		return false
 	}
-	i := 1
-	for k := range f {
-		if k == 3 { // channel and url come before dateTime
-			for range 2 {
-				if i = skipBytes(src, i); i < 0 {
+	i, k := 1, 0
+	// auction, bidder, price, channel, url, dateTime, extra: the strings
+	// (3, 4, 6) are skipped.
+	for field := range 7 {
+		// A uvarint, as encoding/binary.Uvarint reads it (inlined: this
+		// loop is the view's cost per bid).
+		var x uint64
+		for s := uint(0); ; s += 7 {
+			if i >= len(src) {
+				return false
+			}
+			c := src[i]
+			i++
+			if c < 0x80 {
+				if s == 63 && c > 1 {
 					return false
 				}
+				x |= uint64(c) << s
+				break
 			}
+			if s == 63 {
+				return false
+			}
+			x |= uint64(c&0x7f) << s
 		}
-		var x uint64
-		if x, i = uvarint(src, i); i < 0 {
-			return false
+		if field == 3 || field == 4 || field == 6 {
+			if x > uint64(len(src)-i) {
+				return false
+			}
+			i += int(x)
+			continue
 		}
 		f[k] = int64(x>>1) ^ -int64(x&1) // zig-zag
+		k++
 	}
-	return skipBytes(src, i) == len(src) // extra, then nothing
-}
-
-// uvarint reads the uvarint at src[i:] (as encoding/binary.Uvarint) and
-// returns it with the index after it, or -1.
-func uvarint(src []byte, i int) (uint64, int) {
-	var x uint64
-	for s := uint(0); i < len(src); s += 7 {
-		c := src[i]
-		i++
-		if c < 0x80 {
-			if s == 63 && c > 1 {
-				return 0, -1
-			}
-			return x | uint64(c)<<s, i
-		}
-		if s == 63 {
-			return 0, -1
-		}
-		x |= uint64(c&0x7f) << s
-	}
-	return 0, -1
-}
-
-// skipBytes returns the index after the length-prefixed string at src[i:],
-// or -1.
-func skipBytes(src []byte, i int) int {
-	l, j := uvarint(src, i)
-	if j < 0 || l > uint64(len(src)-j) {
-		return -1
-	}
-	return j + int(l)
+	return i == len(src)
 }
 
 // appendCSV appends s as a CSV field, quoted as in RFC 4180 when it holds a
