@@ -146,7 +146,7 @@ func NewOperator(cfg Config) (*Operator, error) {
 	}
 	o.singleSeq = func(yield func([]byte) bool) { yield(o.single) }
 	o.listSeq = func(yield func([]byte) bool) { o.iterErr = o.ls.Iter(yield) }
-	o.markSeen = func([]byte) bool { o.seen = true; return false }
+	o.inlineSeq = o.iterInline
 	return o, nil
 }
 
@@ -221,7 +221,8 @@ type Operator struct {
 	tag       int   // > 0: elements are prefixed with the input index (joins)
 
 	vs       api.ValueState // accMode contents
-	ls       api.ListState  // listMode contents
+	ls       api.ListState  // listMode: elements of spilled windows (contents.go)
+	inline   api.ValueState // listMode: elements of small windows, or the spilled mark
 	sessions api.ValueState // merging: the key's sessions
 	slider   api.ValueState // panes: the key's two-stacks aggregate
 	panes    api.ValueState // pane sets: the key's panes
@@ -244,8 +245,9 @@ type Operator struct {
 	singleSeq iter.Seq[[]byte]
 	listSeq   iter.Seq[[]byte]
 	iterErr   error
-	seen      bool
-	markSeen  func([]byte) bool
+	inlineSeq iter.Seq[[]byte]
+	contents  iter.Seq[[]byte] // listSeq or inlineSeq, set by elements
+	inl       []byte           // the current window's contents value
 	sl        slider
 	slBuf     []byte
 	slEnc     []byte
@@ -272,7 +274,14 @@ func (o *Operator) Open(ctx api.Context) error {
 		// Pane sets keep far panes here (paneset.go).
 		o.vs, err = o.core.ks.Value(api.StateDescriptor{Name: contents, Kind: api.ValueStateKind})
 	} else {
-		o.ls, err = o.core.ks.List(api.StateDescriptor{Name: contents, Kind: api.ListStateKind})
+		// Elements inline in a value while few, in a list beyond
+		// (contents.go). A savepoint from before this layout holds a list
+		// under the contents name: declaring a value there is refused,
+		// naming the state.
+		o.inline, err = o.core.ks.Value(api.StateDescriptor{Name: contents, Kind: api.ValueStateKind})
+		if err == nil {
+			o.ls, err = o.core.ks.List(api.StateDescriptor{Name: o.cfg.StateName + ".spilled", Kind: api.ListStateKind})
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("window operator %q: declaring state: %w", name, err)
@@ -425,14 +434,7 @@ func (o *Operator) registerCleanup(w Window) error {
 // reporting whether they were empty.
 func (o *Operator) add() (first bool, err error) {
 	if o.mode == listMode {
-		o.seen = false
-		if err := o.ls.Iter(o.markSeen); err != nil {
-			return false, fmt.Errorf("reading window contents: %w", err)
-		}
-		if err := o.ls.Add(o.elem); err != nil {
-			return false, fmt.Errorf("adding to window: %w", err)
-		}
-		return !o.seen, nil
+		return o.addElement()
 	}
 	old, ok, err := o.vs.Get()
 	if err != nil {
@@ -501,7 +503,7 @@ func (o *Operator) act(res TriggerResult, w Window, contentsNS []byte) error {
 func (o *Operator) clearContents() error {
 	var err error
 	if o.mode == listMode {
-		err = o.ls.Clear()
+		return o.clearElements()
 	} else {
 		err = o.vs.Clear()
 	}
@@ -515,16 +517,16 @@ func (o *Operator) clearContents() error {
 func (o *Operator) emit(w Window) error {
 	key := o.core.ks.CurrentKey()
 	if o.mode == listMode {
-		o.seen = false
-		if err := o.ls.Iter(o.markSeen); err != nil {
+		ok, err := o.elements()
+		if err != nil {
 			return fmt.Errorf("reading window contents: %w", err)
 		}
-		if !o.seen {
+		if !ok {
 			return nil
 		}
 		o.keyBuf = append(o.keyBuf[:0], key...)
 		o.iterErr = nil
-		if err := o.cfg.Process(o.keyBuf, w, o.listSeq, o.out); err != nil {
+		if err := o.cfg.Process(o.keyBuf, w, o.contents, o.out); err != nil {
 			return fmt.Errorf("window function on %s: %w", w, err)
 		}
 		if o.iterErr != nil {

@@ -192,21 +192,20 @@ func (o *Operator) mergeSessions(nw, merged Window, firstIdx int) (session, erro
 func (o *Operator) moveContents(from, into Window) error {
 	o.setNS(from)
 	if o.mode == listMode {
-		o.copies = o.copies[:0]
-		err := o.ls.Iter(func(v []byte) bool {
-			o.copies = append(o.copies, append([]byte(nil), v...))
-			return true
-		})
+		err := o.collectElements()
 		if err == nil {
-			err = o.ls.Clear()
+			err = o.clearElements()
 		}
 		o.setNS(into)
+		elem := o.elem // the record being added; moved elements pass through addElement
 		for _, v := range o.copies {
 			if err != nil {
 				break
 			}
-			err = o.ls.Add(v)
+			o.elem = v
+			_, err = o.addElement()
 		}
+		o.elem = elem
 		if err != nil {
 			return fmt.Errorf("merging session contents: %w", err)
 		}

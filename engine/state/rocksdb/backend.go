@@ -73,6 +73,7 @@ type Backend struct {
 	pending  *grocksdb.WriteBatch // restored entries not yet written
 	writes   uint64
 	cache    *valueCache // nil when Config.StateCacheSize is 0
+	memo     scanMemo    // the last list iteration (Clear after Iter)
 	nextID   uint32      // id of the next state (cache keys)
 
 	// Reused buffers.

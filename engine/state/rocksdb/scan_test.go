@@ -99,3 +99,54 @@ func TestScansSkipOnlyTheirOwnTombstones(t *testing.T) {
 		t.Fatalf("reading %d cleared lists skipped %d tombstones, want at most %d (one per list, plus slack)", n, skipped, 4*n)
 	}
 }
+
+// Clear right after a complete Iter deletes what the Iter saw; anything in
+// between (an Add, a partial Iter, another key) must not fool it.
+func TestClearAfterIter(t *testing.T) {
+	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
+	must(t, err)
+	defer res.Close()
+	b := open(t, res, options(t, all, nil))
+	l, err := b.List(api.StateDescriptor{Name: "l"})
+	must(t, err)
+	v, err := b.Value(api.StateDescriptor{Name: "v"})
+	must(t, err)
+	count := func(key string) int {
+		b.SetCurrentKey([]byte(key))
+		n := 0
+		must(t, l.Iter(func([]byte) bool { n++; return true }))
+		return n
+	}
+	fillKey := func(key string, n int) {
+		b.SetCurrentKey([]byte(key))
+		for i := 0; i < n; i++ {
+			must(t, l.Add([]byte(fmt.Sprint(i))))
+		}
+	}
+	steps := []struct {
+		name    string
+		between func()
+	}{
+		{"nothing", func() {}},
+		{"an add", func() { must(t, l.Add([]byte("late"))) }},
+		{"a partial iteration", func() { must(t, l.Iter(func([]byte) bool { return false })) }},
+		{"another key's iteration", func() { count("b"); b.SetCurrentKey([]byte("a")) }},
+		{"a value write", func() { must(t, v.Put([]byte("x"))) }},
+	}
+	for _, s := range steps {
+		fillKey("a", 3)
+		fillKey("b", 2)
+		if n := count("a"); n != 3 {
+			t.Fatalf("%s: %d elements before, want 3", s.name, n)
+		}
+		s.between()
+		must(t, l.Clear())
+		if n := count("a"); n != 0 {
+			t.Fatalf("Clear after Iter and %s left %d elements", s.name, n)
+		}
+		if n := count("b"); n != 2 {
+			t.Fatalf("Clear of key a after Iter and %s: key b has %d elements, want 2", s.name, n)
+		}
+		must(t, l.Clear())
+	}
+}

@@ -424,12 +424,20 @@ func (s *listState) Iter(fn func(v []byte) bool) error {
 	prefix := b.prefix()
 	var wb *grocksdb.WriteBatch // expired elements to delete, TTLOnRead refreshes
 	k := append([]byte(nil), prefix...)
+	m := &b.memo
+	outer, whole := b.depth == 0, true
+	if outer {
+		m.valid, m.keys = false, m.keys[:0]
+	}
 	err = b.scan(st, prefix, func(suffix, stored []byte) (bool, error) {
 		exp, v, err := splitValue(stored)
 		if err != nil {
 			return false, b.stateErr("reading", st, err)
 		}
 		k = append(k[:len(prefix)], suffix...)
+		if outer {
+			m.keys = append(m.keys, suffix...)
+		}
 		switch {
 		case b.expired(exp, &now):
 			wb = batch(wb)
@@ -440,7 +448,9 @@ func (s *listState) Iter(fn func(v []byte) bool) error {
 			b.vbuf = appendValue(b.vbuf[:0], now+st.ttl, v)
 			wb.PutCF(st.cf, k, b.vbuf)
 		}
-		return fn(v), nil
+		more := fn(v)
+		whole = whole && more
+		return more, nil
 	})
 	if wb != nil {
 		defer wb.Destroy()
@@ -448,8 +458,49 @@ func (s *listState) Iter(fn func(v []byte) bool) error {
 			err = b.write(st, wb)
 		}
 	}
+	if outer && whole && err == nil {
+		m.valid, m.st, m.writes = true, st, b.writes
+		m.prefix = append(m.prefix[:0], prefix...)
+	}
 	return err
 }
+
+// scanMemo remembers the element keys the last complete list iteration
+// saw, so that a Clear of the same list right after it (a window firing
+// and purging its contents) deletes them without scanning again. Any write
+// to RocksDB in between makes it stale.
+type scanMemo struct {
+	valid  bool
+	st     *rstate
+	prefix []byte
+	keys   []byte // element key suffixes (8-byte sequences), concatenated
+	writes uint64 // Backend.writes when taken
+}
+
+// clearFromMemo deletes the current list's elements as the memo lists
+// them, if the memo is of this list and still fresh; ok is false otherwise.
+func (b *Backend) clearFromMemo(st *rstate) (ok bool, err error) {
+	m := &b.memo
+	if !m.valid || m.st != st || m.writes != b.writes || !bytes.Equal(m.prefix, b.cur.Address()) {
+		return false, nil
+	}
+	m.valid = false
+	if len(m.keys) == 0 {
+		return true, nil
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	k := append(b.kbuf[:0], m.prefix...)
+	for rest := m.keys; len(rest) >= listSeqLen; rest = rest[listSeqLen:] {
+		k = append(k[:len(m.prefix)], rest[:listSeqLen]...)
+		wb.DeleteCF(st.cf, k)
+	}
+	b.kbuf = k
+	return true, b.write(st, wb)
+}
+
+// listSeqLen is the length of a list element's key suffix.
+const listSeqLen = 8
 
 func batch(wb *grocksdb.WriteBatch) *grocksdb.WriteBatch {
 	if wb == nil {
@@ -460,6 +511,9 @@ func batch(wb *grocksdb.WriteBatch) *grocksdb.WriteBatch {
 
 func (s *listState) Clear() error {
 	if _, err := s.b.access(s.st); err != nil {
+		return err
+	}
+	if ok, err := s.b.clearFromMemo(s.st); ok || err != nil {
 		return err
 	}
 	return s.b.clearPrefix(s.st)
