@@ -15,8 +15,9 @@
 // Both return a bootstrap address string ("host:port[,host:port...]"), the
 // same form Freshet's Kafka connector configuration takes. Topic creates a
 // throwaway topic, ConsumeCommitted reads back everything committed to one
-// with read_committed isolation, and RoundTrip exercises a cluster end to end
-// (it backs scripts/kafka.sh smoke).
+// with read_committed isolation (ConsumeSettled once no transaction is in
+// flight, for a writer that is done), and RoundTrip exercises a cluster end
+// to end (it backs scripts/kafka.sh smoke).
 //
 // This package and engine/connectors/kafka are the only Freshet packages that
 // import franz-go (enforced by engine/internal/lint).
@@ -222,6 +223,19 @@ func DeleteTopic(ctx context.Context, bootstrap, topic string) error {
 		return fmt.Errorf("deleting topic %s on %s: %w", topic, bootstrap, err)
 	}
 	return nil
+}
+
+// ConsumeSettled is ConsumeCommitted once no transaction is in flight on
+// topic (see ReadSettled): the way to read a finished job's output.
+func ConsumeSettled(t testing.TB, bootstrap, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	recs, err := ReadSettled(ctx, bootstrap, topic)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return recs
 }
 
 // ConsumeCommitted returns every record committed to topic at the time of

@@ -142,10 +142,50 @@ func TestConsumeCommitted(t *testing.T) {
 			t.Fatalf("committing the open transaction: %v", err)
 		}
 		want = append(want, "open-0", "open-1")
-		got = ConsumeCommitted(t, bootstrap, topic)
+		// Settled: the commit returned, its markers may not be written yet.
+		got = ConsumeSettled(t, bootstrap, topic)
 		checkOrder(t, got)
 		if vs := values(got); !slices.Equal(sorted(vs), sorted(want)) {
 			t.Fatalf("after committing it: got %q, want %q", vs, sorted(want))
+		}
+	})
+}
+
+// A settled read waits for the transaction in flight and then returns its
+// records; a transaction that stays open makes it fail, naming it.
+func TestConsumeSettled(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, bootstrap string) {
+		topic := Topic(t, bootstrap, 2)
+		produce(t, producer(t, bootstrap, topic, ""), 2, noTxn, "plain-0", "plain-1")
+		open := producer(t, bootstrap, topic, UniqueName("open"))
+		produce(t, open, 2, leaveOpen, "open-0", "open-1")
+
+		ctx, cancel := context.WithTimeout(ctxFor(t), 300*time.Millisecond)
+		_, err := ReadSettled(ctx, bootstrap, topic)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "in flight") {
+			t.Fatalf("ReadSettled with a transaction open = %v, want a deadline error naming the transaction in flight", err)
+		}
+
+		type result struct {
+			recs []*kgo.Record
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			recs, err := ReadSettled(ctxFor(t), bootstrap, topic)
+			done <- result{recs, err}
+		}()
+		time.Sleep(200 * time.Millisecond)
+		if err := open.EndTransaction(ctxFor(t), kgo.TryCommit); err != nil {
+			t.Fatalf("committing the open transaction: %v", err)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if got, want := sorted(values(r.recs)), []string{"open-0", "open-1", "plain-0", "plain-1"}; !slices.Equal(got, want) {
+			t.Fatalf("settled read: got %q, want %q", got, want)
 		}
 	})
 }

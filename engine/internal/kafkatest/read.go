@@ -118,3 +118,48 @@ func pendingPartitions(end map[int32]int64) []int32 {
 	slices.Sort(ps)
 	return ps
 }
+
+// ReadSettled is ReadCommitted once no transaction is in flight on topic:
+// it first waits until every partition's last stable offset has reached its
+// high watermark. A transaction's commit (EndTxn) returns before the broker
+// has written its commit markers to the partitions, and until it has,
+// read_committed readers stop before the transaction's records, so a reader
+// started right after a writer committed can miss its last transactions.
+// Use it to read the output of a writer that is done (a finished job); a
+// transaction left open makes it wait until ctx ends.
+func ReadSettled(ctx context.Context, bootstrap, topic string) ([]*kgo.Record, error) {
+	cl, err := newClient(bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = lso.Error()
+		}
+		hw, herr := adm.ListEndOffsets(ctx, topic)
+		if herr == nil {
+			herr = hw.Error()
+		}
+		if err = errors.Join(err, herr); err != nil {
+			return nil, fmt.Errorf("reading settled records of %s: listing offsets: %w", topic, err)
+		}
+		var inFlight []string
+		hw.Each(func(h kadm.ListedOffset) {
+			if l, ok := lso.Lookup(topic, h.Partition); !ok || l.Offset < h.Offset {
+				inFlight = append(inFlight, fmt.Sprintf("partition %d (last stable offset %d, high watermark %d)", h.Partition, l.Offset, h.Offset))
+			}
+		})
+		if len(inFlight) == 0 {
+			return ReadCommitted(ctx, bootstrap, topic)
+		}
+		select {
+		case <-ctx.Done():
+			slices.Sort(inFlight)
+			return nil, fmt.Errorf("reading settled records of %s: a transaction is still in flight on %v: %w", topic, inFlight, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
