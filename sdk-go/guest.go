@@ -16,14 +16,15 @@ import (
 // guest is the SDK's state in the instance: buffers, the control block and
 // the function the host opened.
 var guest struct {
-	ctrl   [abi.ControlBlockSize / 4]uint32
-	in     []byte
-	out    []byte
-	outLen int
-	fn     *function
-	ctx    Context
-	elems  []Record
-	aggBuf []byte
+	ctrl    [abi.ControlBlockSize / 4]uint32
+	in      []byte
+	out     []byte
+	outLen  int
+	flushes int // output flushes to the host during the current call
+	fn      *function
+	ctx     Context
+	elems   []Record
+	aggBuf  []byte
 }
 
 // addr is the address of p in linear memory (32-bit on wasm).
@@ -142,6 +143,7 @@ func processBatch(f *function, b []byte, n int) abi.Status {
 		b = b[e.size:]
 		idx := uint32(i)
 		setEntry(idx)
+		markLen, markFlushes := guest.outLen, guest.flushes
 		*c = Context{entry: idx, key: e.rec.Key, ts: e.rec.Timestamp, scratch: c.scratch[:0]}
 		var err error
 		switch {
@@ -175,6 +177,14 @@ func processBatch(f *function, b []byte, n int) abi.Status {
 			return abi.StatusBadInput
 		}
 		if err != nil {
+			// A failed record's outputs are taken back (an error entry
+			// replaces them, as the ABI says); those already flushed to
+			// the host cannot be, the rest of the buffer is.
+			if markFlushes == guest.flushes {
+				guest.outLen = markLen
+			} else {
+				guest.outLen = 0
+			}
 			writeEntry(abi.EntryError, idx, nil, []byte(err.Error()), NoTimestamp, 0, nil)
 		}
 	}
@@ -261,6 +271,7 @@ func flushOutput() {
 	if guest.outLen == 0 {
 		return
 	}
+	guest.flushes++
 	if st := abi.Status(abi.FlushOutput(int32(guest.outLen))); st != abi.StatusOK {
 		panic(fmt.Sprintf("freshet: host refused flush_output: %s", st))
 	}

@@ -37,6 +37,17 @@ func init() {
 		return nil
 	})
 	KeySelector("t-first", func(c *Context, r *Record) ([]byte, error) { return r.Value[:1], nil })
+	// Emits its words, then fails on "!": a failed record's outputs are
+	// taken back, as the ABI says (an error entry instead of its outputs).
+	FlatMap("t-words-or-fail", func(c *Context, r *Record) error {
+		for _, w := range bytes.Fields(r.Value) {
+			if string(w) == "!" {
+				return errors.New("bang")
+			}
+			c.Emit(w, nil)
+		}
+		return nil
+	})
 }
 
 func fnIndex(t *testing.T, name string) int32 {
@@ -131,6 +142,9 @@ func TestFunctions(t *testing.T) {
 			[]testEntry{{kind: abi.EntryOutput, key: "a", ts: 3}, {kind: abi.EntryOutput, key: "bc", ts: 3}}},
 		{"t-first", []testEntry{{kind: abi.EntryData, value: "xyz", ts: 1}},
 			[]testEntry{{kind: abi.EntryKey, key: "x", ts: 1}}},
+		{"t-words-or-fail", []testEntry{{kind: abi.EntryData, value: "a b", ts: 1}, {kind: abi.EntryData, value: "c ! d", ts: 2}, {kind: abi.EntryData, value: "e", ts: 3}},
+			[]testEntry{{kind: abi.EntryOutput, key: "a", ts: 1}, {kind: abi.EntryOutput, key: "b", ts: 1},
+				{kind: abi.EntryError, extra: 1, value: "bang", ts: NoTimestamp}, {kind: abi.EntryOutput, key: "e", ts: 3}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
