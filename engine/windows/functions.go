@@ -131,6 +131,22 @@ func NumberField(path jsonpath.Path) InputFunc {
 	}
 }
 
+// RawField returns an InputFunc whose element is the JSON text of the value
+// at path (a string keeps its quotes); records without it are errors.
+func RawField(path jsonpath.Path) InputFunc {
+	missing := fmt.Errorf("field %s: %w", path, ErrFieldNotFound)
+	return func(r *api.Record, dst []byte) ([]byte, error) {
+		if path.IsRoot() {
+			return append(dst, r.Value...), nil
+		}
+		v, k := path.Get(r.Value)
+		if k == jsonpath.Missing {
+			return dst, missing
+		}
+		return append(dst, trimSpace(v)...), nil
+	}
+}
+
 // NoInput is the InputFunc of count: every record adds an empty element.
 func NoInput(_ *api.Record, dst []byte) ([]byte, error) { return dst, nil }
 

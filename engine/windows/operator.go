@@ -3,6 +3,7 @@ package windows
 import (
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"math"
 	"strconv"
@@ -40,7 +41,14 @@ type Config struct {
 
 	Reduce    ReduceFunc
 	Aggregate api.AggregateFunction
-	Process   ProcessWindowFunc
+	// NewAggregate, instead of Aggregate, gives each operator subtask an
+	// aggregate of its own: one that holds per-subtask resources, as a
+	// WebAssembly aggregate holds a module instance. The operator closes it
+	// (io.Closer) and, when it reports a failure through an Err() error
+	// method (api.AggregateFunction's methods cannot return one), fails
+	// with that error after the batch, timer or watermark that caused it.
+	NewAggregate func() (api.AggregateFunction, error)
+	Process      ProcessWindowFunc
 	// Input derives each record's element (default: the record value).
 	Input InputFunc
 	// OnError is applied to records without a timestamp (event time) and
@@ -69,8 +77,11 @@ func (c *Config) Validate() error {
 	if c.Aggregate != nil {
 		n++
 	}
+	if c.NewAggregate != nil {
+		n++
+	}
 	if n > 1 {
-		return fmt.Errorf("%w: set Reduce or Aggregate, not both", ErrConfig)
+		return fmt.Errorf("%w: set one of Reduce, Aggregate and NewAggregate", ErrConfig)
 	}
 	if n == 0 && c.Process == nil {
 		return fmt.Errorf("%w: no window function (Reduce, Aggregate or Process)", ErrConfig)
@@ -116,7 +127,20 @@ func NewOperator(cfg Config) (*Operator, error) {
 	if cfg.Process == nil && cfg.newProcess != nil {
 		cfg.Process = cfg.newProcess()
 	}
-	o := &Operator{cfg: cfg, trigger: cfg.trigger()}
+	var aggErr func() error
+	var aggClose io.Closer
+	if cfg.NewAggregate != nil {
+		agg, err := cfg.NewAggregate()
+		if err != nil {
+			return nil, fmt.Errorf("window aggregate: %w", err)
+		}
+		cfg.Aggregate, cfg.NewAggregate = agg, nil
+		if e, ok := agg.(interface{ Err() error }); ok {
+			aggErr = e.Err
+		}
+		aggClose, _ = agg.(io.Closer)
+	}
+	o := &Operator{cfg: cfg, trigger: cfg.trigger(), aggErr: aggErr, aggClose: aggClose}
 	o.eventTime = cfg.Assigner.IsEventTime()
 	o.lateness = cfg.AllowedLateness.Milliseconds()
 	o.merging = cfg.Assigner.IsMerging()
@@ -208,6 +232,8 @@ func (c *opCore) triggerState(name string) (api.ValueState, error) {
 type Operator struct {
 	api.BaseOperator
 	cfg       Config
+	aggErr    func() error // the aggregate's Err, for NewAggregate ones that have it
+	aggClose  io.Closer
 	core      opCore
 	trigger   Trigger
 	eventTime bool
@@ -316,12 +342,30 @@ func (o *Operator) Open(ctx api.Context) error {
 	return nil
 }
 
-// Close releases the on-error handler.
-func (o *Operator) Close() error { return o.bad.Close() }
+// Close releases the on-error handler and the aggregate's resources.
+func (o *Operator) Close() error {
+	err := o.bad.Close()
+	if o.aggClose != nil {
+		err = errors.Join(err, o.aggClose.Close())
+	}
+	return err
+}
 
 // ProcessBatch adds every record to its windows.
 func (o *Operator) ProcessBatch(in *api.Batch, out api.Output) error {
-	return o.processBatch(in, out, 0)
+	return o.checkAggregate(o.processBatch(in, out, 0))
+}
+
+// checkAggregate turns an aggregate's reported failure into the error of
+// the call that made it (err first, when there is one).
+func (o *Operator) checkAggregate(err error) error {
+	if err != nil || o.aggErr == nil {
+		return err
+	}
+	if aerr := o.aggErr(); aerr != nil {
+		return fmt.Errorf("window aggregate: %w", aerr)
+	}
+	return nil
 }
 
 func (o *Operator) processBatch(in *api.Batch, out api.Output, input int) error {
@@ -566,6 +610,10 @@ func (o *Operator) emitValue(key []byte, w Window, v []byte) error {
 // OnTimer fires and cleans up windows. The runtime has set the timer's key
 // and namespace as the current ones.
 func (o *Operator) OnTimer(t api.Timer, out api.Output) error {
+	return o.checkAggregate(o.onTimer(t, out))
+}
+
+func (o *Operator) onTimer(t api.Timer, out api.Output) error {
 	o.out = out
 	if o.paneSet {
 		return o.onSetTimer(t)

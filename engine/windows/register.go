@@ -1,6 +1,7 @@
 package windows
 
 import (
+	"encoding/json"
 	"iter"
 	"strconv"
 	"time"
@@ -13,12 +14,26 @@ import (
 )
 
 // Register adds the `window` operator type to r.
-func Register(r *registry.Registry) {
-	r.AddOperator("window", "keyed: tumbling, sliding, session or global windows with count, sum, min, max or avg of a JSON field", build)
+func Register(r *registry.Registry) { RegisterWith(r, nil) }
+
+// AggregateResolver builds the aggregate of an `aggregate:` mapping of a
+// job-file window (a WebAssembly module's aggregate function: module,
+// function, config, ...), as a constructor called once per operator
+// subtask. Its errors name the file, line and field.
+type AggregateResolver func(p *params.Params) (func() (api.AggregateFunction, error), error)
+
+// RegisterWith adds (or replaces) the `window` operator type of r, with
+// resolve for aggregates given as a mapping (nil: built-in names only).
+func RegisterWith(r *registry.Registry, resolve AggregateResolver) {
+	r.AddOperator("window", "keyed: tumbling, sliding, session or global windows with count, sum, min, max or avg of a JSON field, or a WebAssembly aggregate",
+		func(p *params.Params) (registry.Operator, error) { return build(p, resolve) })
 }
 
-func build(p *params.Params) (registry.Operator, error) {
-	cfg := FromParams(p)
+func build(p *params.Params, resolve AggregateResolver) (registry.Operator, error) {
+	cfg, err := FromParamsWith(p, resolve)
+	if err != nil {
+		return registry.Operator{}, err
+	}
 	if err := p.Err(); err != nil {
 		return registry.Operator{}, err
 	}
@@ -34,6 +49,16 @@ func build(p *params.Params) (registry.Operator, error) {
 // Unless Process is set, each operator made from the configuration emits its
 // results as JSON or CSV rows (format).
 func FromParams(p *params.Params) Config {
+	cfg, err := FromParamsWith(p, nil)
+	if err != nil {
+		p.Errorf("aggregate", "%v", err)
+	}
+	return cfg
+}
+
+// FromParamsWith is FromParams where `aggregate` may also be a mapping,
+// which resolve turns into a per-subtask aggregate; the error is resolve's.
+func FromParamsWith(p *params.Params, resolve AggregateResolver) (Config, error) {
 	var cfg Config
 	var a Assigner
 	duration := func(name string) time.Duration {
@@ -80,6 +105,11 @@ func FromParams(p *params.Params) Config {
 	}
 	cfg.LateOutput = p.String("late-output", "")
 
+	if v, ok := p.Raw("aggregate"); ok {
+		if _, isMap := v.V.(map[string]params.Value); isMap {
+			return cfg, moduleAggregate(p, resolve, &cfg)
+		}
+	}
 	aggName := p.String("aggregate", "")
 	kind, ok := ParseNumericKind(aggName)
 	if !ok {
@@ -108,7 +138,36 @@ func FromParams(p *params.Params) Config {
 	name := kind.String()
 	cfg.newProcess = func() ProcessWindowFunc { return formatResult(name, isJSON) }
 	cfg.OnError = onerror.FromParams(p, "")
-	return cfg
+	return cfg, nil
+}
+
+// moduleAggregate completes cfg for an aggregate given as a mapping: each
+// record's element is its value, or the JSON text of `field`; rows carry
+// the result as "result" (JSON as is, other bytes as a JSON string).
+func moduleAggregate(p *params.Params, resolve AggregateResolver, cfg *Config) error {
+	sub := p.Sub("aggregate")
+	if resolve == nil {
+		p.Errorf("aggregate", "a module aggregate needs the WebAssembly runtime; run the job with freshet run")
+		return nil
+	}
+	newAgg, err := resolve(sub)
+	if err != nil {
+		return err
+	}
+	cfg.NewAggregate = newAgg
+	if p.Has("field") {
+		path, err := jsonpath.Parse(p.String("field", ""))
+		if err != nil {
+			p.Errorf("field", "%v", err)
+		}
+		cfg.Input = RawField(path)
+	}
+	isJSON := p.Enum("format", "json", "json", "csv") == "json"
+	cfg.newProcess = func() ProcessWindowFunc {
+		return (&resultFormat{name: "result", isJSON: isJSON, quote: true}).process
+	}
+	cfg.OnError = onerror.FromParams(p, "")
+	return nil
 }
 
 // triggerFromParams reads `trigger`: a type name, or a mapping with type,
@@ -180,6 +239,7 @@ func formatResult(name string, isJSON bool) ProcessWindowFunc {
 type resultFormat struct {
 	name   string
 	isJSON bool
+	quote  bool // results that are not JSON become JSON strings
 	buf    []byte
 	rec    api.Record
 }
@@ -197,7 +257,11 @@ func (f *resultFormat) process(key []byte, w Window, elems iter.Seq[[]byte], out
 			b = append(b, `,"`...)
 			b = append(b, f.name...)
 			b = append(b, `":`...)
-			b = append(b, res...)
+			if f.quote && !json.Valid(res) {
+				b = jsonpath.AppendString(b, res)
+			} else {
+				b = append(b, res...)
+			}
 			b = append(b, '}')
 		} else {
 			b = appendCSVField(b, key)

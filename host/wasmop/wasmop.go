@@ -32,6 +32,7 @@ import (
 	"github.com/freshet/freshet/engine/api"
 	"github.com/freshet/freshet/engine/params"
 	"github.com/freshet/freshet/engine/registry"
+	"github.com/freshet/freshet/engine/windows"
 	"github.com/freshet/freshet/host"
 	"github.com/freshet/freshet/host/abi"
 	"github.com/freshet/freshet/host/modules"
@@ -68,10 +69,37 @@ func (l Loader) Load(ctx context.Context, ref, jobFile string) (*host.Module, er
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// Register adds the `wasm` operator type to r.
+// Register adds the `wasm` operator type to r, and lets its `window`
+// operators take a module's aggregate function (WindowAggregates).
 func Register(r *registry.Registry, l Loader) {
 	r.AddOperator(TypeName, "runs a function of a WebAssembly module (module, kind, function, memory-limit, batch-timeout, on-error, config)",
 		func(p *params.Params) (registry.Operator, error) { return build(l, p) })
+	windows.RegisterWith(r, WindowAggregates(l))
+}
+
+// WindowAggregates resolves a job-file window's `aggregate:` mapping
+// (module, function, config, memory-limit, batch-timeout) to the module's
+// aggregate function, with an instance of its own per operator subtask.
+// The module is loaded and the function opened once here, so that a
+// mistake is reported when the job is built, naming file, line and field.
+func WindowAggregates(l Loader) windows.AggregateResolver {
+	return func(p *params.Params) (func() (api.AggregateFunction, error), error) {
+		spec, err := FromParams(l, p, "aggregate")
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := p.Raw("on-error"); ok {
+			return nil, fieldErr(p, "on-error", errors.New("does not apply to an aggregate (a failing aggregate fails the task); set on-error on the window for records without the field"))
+		}
+		agg, err := host.NewAggregateFunction(context.Background(), spec.Module, spec.Options)
+		if err != nil {
+			return nil, fieldErr(p, "function", err)
+		}
+		_ = agg.Close()
+		return func() (api.AggregateFunction, error) {
+			return host.NewAggregateFunction(context.Background(), spec.Module, spec.Options)
+		}, nil
+	}
 }
 
 // Spec is what FromParams reads.
