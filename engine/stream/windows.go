@@ -71,10 +71,25 @@ func (w *WindowedStream) Reduce(name string, fn windows.ReduceFunc) *DataStream 
 }
 
 // Aggregate folds each window's elements with agg (elements from input, or
-// the record values when input is nil) and emits the result.
+// the record values when input is nil) and emits the result. Every subtask
+// calls the same agg, so it must be safe for concurrent use; an aggregate
+// with state of its own (a WebAssembly one) goes through AggregateEach.
 func (w *WindowedStream) Aggregate(name string, agg api.AggregateFunction, input windows.InputFunc) *DataStream {
 	c := w.cfg
 	c.Aggregate = agg
+	if input != nil {
+		c.Input = input
+	}
+	return w.build(name, c)
+}
+
+// AggregateEach is Aggregate with an aggregate of its own per subtask,
+// made by newAgg (for example host.NewAggregateFunction of a module); the
+// operator closes it and fails when it reports an error (windows.Config
+// NewAggregate).
+func (w *WindowedStream) AggregateEach(name string, newAgg func() (api.AggregateFunction, error), input windows.InputFunc) *DataStream {
+	c := w.cfg
+	c.NewAggregate = newAgg
 	if input != nil {
 		c.Input = input
 	}

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"strconv"
@@ -371,4 +372,73 @@ func dedupe(sorted []string) []string {
 		}
 	}
 	return out
+}
+
+// ownAggregate counts with an accumulator it also remembers, so that two
+// subtasks sharing one would be seen (and fail the race detector); it
+// reports a failure through Err once it has seen failAt records.
+type ownAggregate struct {
+	seen, failAt int
+	closed       *atomic.Int32
+}
+
+func (a *ownAggregate) CreateAccumulator(dst []byte) []byte { return append(dst, '0') }
+func (a *ownAggregate) Add(acc, _, dst []byte) []byte {
+	a.seen++
+	n, _ := strconv.Atoi(string(acc))
+	return strconv.AppendInt(dst, int64(n+1), 10)
+}
+func (a *ownAggregate) Merge(x, y, dst []byte) []byte {
+	n, _ := strconv.Atoi(string(x))
+	m, _ := strconv.Atoi(string(y))
+	return strconv.AppendInt(dst, int64(n+m), 10)
+}
+func (a *ownAggregate) Result(acc, dst []byte) []byte { return append(dst, acc...) }
+func (a *ownAggregate) Err() error {
+	if a.failAt > 0 && a.seen >= a.failAt {
+		return errors.New("aggregate gave up")
+	}
+	return nil
+}
+func (a *ownAggregate) Close() error { a.closed.Add(1); return nil }
+
+// AggregateEach gives every subtask an aggregate of its own, closes them,
+// and fails the job with the error an aggregate reports.
+func TestAggregateEachHasOneAggregatePerSubtask(t *testing.T) {
+	for _, failAt := range []int{0, 50} {
+		env := stream.NewEnvironment(stream.Config{Parallelism: 2})
+		var made, closed atomic.Int32
+		var c collector
+		env.FromSource("events", func() (api.Source, error) { return &listSource{ts: seq(1000)}, nil }).SetParallelism(1).
+			AssignTimestampsAndWatermarks("timestamps", eventtime.Strategy{Watermarks: eventtime.Monotonous()}).
+			KeyBy(byMod(4)).
+			Window(windows.Tumbling(100*time.Millisecond)).
+			AggregateEach("count", func() (api.AggregateFunction, error) {
+				made.Add(1)
+				return &ownAggregate{failAt: failAt, closed: &closed}, nil
+			}, nil).
+			AddSink("out", c.sink())
+		_, err := env.Execute(context.Background(), "each")
+		if failAt > 0 {
+			if err == nil || !strings.Contains(err.Error(), "aggregate gave up") {
+				t.Fatalf("an aggregate that reports a failure: job error %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if made.Load() != 2 || closed.Load() != 2 {
+			t.Fatalf("%d aggregates made and %d closed for 2 subtasks", made.Load(), closed.Load())
+		}
+		total := 0
+		for _, v := range c.sorted() {
+			_, n, _ := strings.Cut(v, "=")
+			k, _ := strconv.Atoi(n)
+			total += k
+		}
+		if total != 1000 {
+			t.Fatalf("windows counted %d records, want 1000", total)
+		}
+	}
 }
