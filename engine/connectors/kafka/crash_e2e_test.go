@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -137,6 +139,19 @@ sinks:
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// A failure shows what each run logged (but the checkpoint
+			// lines): the evidence for a loss that happens once in a hundred.
+			w, r, att := stderr, run, out
+			t.Cleanup(func() {
+				if !t.Failed() {
+					return
+				}
+				for _, l := range strings.Split(w.String(), "\n") {
+					if l != "" && !strings.Contains(l, `msg="checkpoint completed"`) {
+						t.Logf("output %s, run %d: %s", att, r, l)
+					}
+				}
+			})
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			var err error
@@ -222,6 +237,19 @@ sinks:
 		t.Fatalf("%d window results committed more than once, e.g. %v", len(dups), dups[:min(5, len(dups))])
 	}
 	if len(got) != len(want) {
+		for i := range customers {
+			c := fmt.Sprintf("c%d", i)
+			var missing []int64
+			for k := range want {
+				if _, ok := got[k]; !ok && k.customer == c {
+					missing = append(missing, (k.start-base)/10000)
+				}
+			}
+			if len(missing) > 0 {
+				slices.Sort(missing)
+				t.Logf("customer %s: %d windows missing (numbers from the first): %v", c, len(missing), missing)
+			}
+		}
 		t.Fatalf("%d window results committed, want %d", len(got), len(want))
 	}
 	for k, s := range want {
