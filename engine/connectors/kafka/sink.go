@@ -490,7 +490,17 @@ func (s *Sink) commit(t *txn) error {
 		return err
 	}
 	s.busy[t.slot] = false
-	s.idle[t.slot] = t.cl // reused by the next transaction on this id
+	// The client is reused by the next transaction on this id only if the
+	// commit bumped its producer epoch (transactions v2, KIP-890 part 2,
+	// Kafka 4.0): then the (id, epoch) the checkpoint recorded names this
+	// transaction alone, and a restore that commits it again cannot commit
+	// a later one. Without the bump the next transaction would run under
+	// the same (id, epoch), so it gets a fresh producer session instead.
+	if pid, epoch, err := t.cl.ProducerID(s.kctx); err == nil && t.checkpoint > 0 && pid == t.producerID && epoch != t.epoch {
+		s.idle[t.slot] = t.cl
+	} else {
+		t.cl.Close()
+	}
 	return nil
 }
 

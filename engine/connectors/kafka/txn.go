@@ -33,10 +33,14 @@ import (
 //     producer id: the coordinator aborts the open transaction, if any, and
 //     bumps the epoch, which also fences a zombie producer still using it.
 //
-// Each transaction of the sink runs in a fresh producer session (a new
-// client, so a new InitProducerID and epoch). A recorded (id, epoch) thus
-// names exactly one transaction: resuming it can never commit a later
-// transaction of the same transactional id.
+// A recorded (id, epoch) must name exactly one transaction, so that
+// resuming it can never commit a later transaction of the same
+// transactional id. With transactions v2 (KIP-890 part 2, Kafka 4.0) every
+// commit bumps the producer epoch, and the sink keeps one client per
+// transactional id across transactions; on brokers without it, a commit
+// leaves the epoch as it was and the next transaction gets a fresh producer
+// session (a new client: InitProducerID bumps the epoch). Sink.commit
+// checks which by comparing the epoch before and after the commit.
 
 // kadmClient is kadm over cl.
 func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
