@@ -386,16 +386,25 @@ func (c *Checkpoint) Restore(name string, subtask, parallelism int, kgs keygroup
 		},
 	}
 	var opEntries [][]byte
-	collect := func(p []byte) error {
-		opEntries = append(opEntries, append([]byte(nil), p...))
-		return nil
-	}
+	// Split operator state goes round robin over the new subtasks, except
+	// at an unchanged parallelism: then each subtask gets back its own
+	// entries. Subtasks that had finished have no state in the checkpoint
+	// and do not run again; round robin would hand them the entries of the
+	// ones still running, which would then be lost.
+	same := op.Distribution != api.UnionDistribution && op.Parallelism == parallelism
 	subs := append([]SubtaskMeta(nil), op.Subtasks...)
 	sort.Slice(subs, func(i, j int) bool { return subs[i].Subtask < subs[j].Subtask })
 	for _, st := range subs {
 		sum, err := st.Sum()
 		if err != nil {
 			return false, fmt.Errorf("%w: %s: bad hash for %s", ErrCorrupt, c.Dir, st.File)
+		}
+		own := !same || st.Subtask == subtask
+		collect := func(p []byte) error {
+			if own {
+				opEntries = append(opEntries, append([]byte(nil), p...))
+			}
+			return nil
 		}
 		vis := Visitor{OpState: collect}
 		if st.KeyGroups.Start <= kgs.End && kgs.Start <= st.KeyGroups.End {
@@ -407,7 +416,7 @@ func (c *Checkpoint) Restore(name string, subtask, parallelism int, kgs keygroup
 	}
 	if v.OpState != nil {
 		for i, p := range opEntries {
-			if op.Distribution == api.UnionDistribution || i%parallelism == subtask {
+			if same || op.Distribution == api.UnionDistribution || i%parallelism == subtask {
 				if err := v.OpState(p); err != nil {
 					return false, err
 				}

@@ -275,6 +275,32 @@ func checkRestore(jg *graph.JobGraph, c *checkpoint.Checkpoint, allowNonRestored
 			return fmt.Errorf("the checkpoint holds state of operator %q, which the job does not have (rename it back, or allow non-restored state)", op.Name)
 		}
 	}
+	return checkFinishedSources(jg, c)
+}
+
+// checkFinishedSources refuses to restore, at another parallelism, a source
+// some of whose subtasks had ended before the checkpoint: a finished
+// subtask takes no more snapshots, so the checkpoint lacks its position,
+// and the rescaled subtasks would read its input again. At the same
+// parallelism the finished subtasks stay finished; when all had ended, all
+// stay finished at any parallelism.
+func checkFinishedSources(jg *graph.JobGraph, c *checkpoint.Checkpoint) error {
+	for _, v := range jg.Vertices {
+		if len(v.Inputs) > 0 {
+			continue
+		}
+		name := v.Head().Name
+		finished, was := 0, 0
+		for _, f := range c.Meta.FinishedSources {
+			if f.Operator == name {
+				finished, was = finished+1, f.Parallelism
+			}
+		}
+		if finished > 0 && finished < was && was != v.Parallelism {
+			return fmt.Errorf("source %q had finished %d of its %d subtasks at this checkpoint, and a finished subtask's position is not in it: at parallelism %d its input would be read again; restore it at parallelism %d, or from a savepoint taken before any subtask finished",
+				name, finished, was, v.Parallelism, was)
+		}
+	}
 	return nil
 }
 

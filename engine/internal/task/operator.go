@@ -100,8 +100,12 @@ func (o *opRuntime) open() error {
 		if err != nil {
 			return fmt.Errorf("%s: creating source %q: %w", t.d.Name(), o.node.Name, err)
 		}
-		if err := o.restore(src); err != nil {
-			return err
+		// A source subtask that had finished before the checkpoint does not
+		// read again: it has no state of its own to restore.
+		if !t.d.SourceFinished {
+			if err := o.restore(src); err != nil {
+				return err
+			}
 		}
 		if err := src.Open(o); err != nil {
 			return fmt.Errorf("%s: opening source %q: %w", t.d.Name(), o.node.Name, err)
