@@ -163,7 +163,9 @@ sinks:
 	}
 	cps, _ := value(t, reg, "freshet_job_events_total", job, "type=CHECKPOINT_COMPLETED")
 	done, _ := value(t, reg, "freshet_job_checkpoints_completed_total", job)
-	if cps < done || cps > done+2 {
+	// Read one after the other while checkpoints keep completing (every
+	// few milliseconds): either may be ahead by one or two.
+	if cps < done-2 || cps > done+2 {
 		t.Errorf("events say %v checkpoints completed, the counter %v", cps, done)
 	}
 }
