@@ -66,8 +66,8 @@ const (
 	// entryOverhead approximates an entry's memory beyond its key and
 	// value: the entry itself, its index slot and slice headers.
 	entryOverhead = 128
-	maxDirty      = 1024
-	maxDirtyBytes = 1 << 20
+	maxDirty      = 8192
+	maxDirtyBytes = 2 << 20
 )
 
 func newValueCache(budget func() int64) *valueCache {

@@ -111,19 +111,19 @@ func TestStateCacheEvictsWithinItsBudget(t *testing.T) {
 	}
 }
 
-// Dirty entries are written back once there are more than 1024,
+// Dirty entries are written back once there are more than 8192,
 // which bounds what a checkpoint's synchronous part writes.
 func TestStateCacheBoundsDirtyEntries(t *testing.T) {
 	res := cacheResources(t, 64<<20)
 	b := open(t, res, options(t, all, nil))
 	v, err := b.Value(api.StateDescriptor{Name: "count"})
 	must(t, err)
-	for k := 0; k < 10000; k++ {
+	for k := 0; k < 40000; k++ {
 		increment(t, b, v, []byte(fmt.Sprint("key", k)))
 	}
 	s := b.Stats()
-	if s.CacheWrittenBack < 8192 || s.CacheWrittenBack > 10000 {
-		t.Fatalf("10000 new keys in a large cache: %d written back, want between 8192 and 10000 (written back every 1024)", s.CacheWrittenBack)
+	if s.CacheWrittenBack < 32768 || s.CacheWrittenBack > 40000 {
+		t.Fatalf("40000 new keys in a large cache: %d written back, want between 32768 and 40000 (written back every 8192)", s.CacheWrittenBack)
 	}
 }
 
