@@ -161,7 +161,7 @@ func (b *Backend) cachedWrite(st *rstate, key []byte, present bool, exp int64, v
 func (b *Backend) cacheSet(i int32, present bool, exp int64, v []byte) {
 	c := b.cache
 	e := &c.entries[i]
-	before := e.size()
+	before, oldLen := e.size(), len(e.val)
 	e.present, e.exp = present, exp
 	if present {
 		e.val = append(e.val[:0], v...)
@@ -169,7 +169,11 @@ func (b *Backend) cacheSet(i int32, present bool, exp int64, v []byte) {
 		e.val = e.val[:0]
 	}
 	c.bytes += e.size() - before
-	if !e.dirty {
+	c.usage.Store(c.bytes)
+	if e.dirty {
+		// Already counted: by its length then, so adjust to its length now.
+		c.dirtyBytes += int64(len(e.val) - oldLen)
+	} else {
 		e.dirty = true
 		c.ndirty++
 		c.dirtyBytes += int64(len(e.key) + len(e.val))
@@ -243,6 +247,9 @@ func (b *Backend) makeRoom() error {
 func (b *Backend) evict(victims []int32) error {
 	c := b.cache
 	if err := b.writeEntries(victims); err != nil {
+		for _, i := range victims {
+			c.entries[i].victim = false
+		}
 		return err
 	}
 	for _, i := range victims {
@@ -281,9 +288,16 @@ func (b *Backend) writeBack() error {
 	for _, i := range list {
 		c.entries[i].inDirty = false
 	}
-	err := b.writeEntries(list)
+	if err := b.writeEntries(list); err != nil {
+		// Nothing was written: the entries stay dirty, and listed.
+		for _, i := range list {
+			c.entries[i].inDirty = true
+		}
+		c.dirty = append(list, c.dirty...)
+		return err
+	}
 	c.dirty = list[:0]
-	return err
+	return nil
 }
 
 // writeEntries writes the dirty entries among idx to RocksDB in one batch,

@@ -166,3 +166,31 @@ func TestStateCacheHitsAllocateNothing(t *testing.T) {
 		t.Fatalf("a cached read-modify-write and reduce allocate %.2f times", allocs)
 	}
 }
+
+// Values that grow, shrink and are cleared while dirty keep the dirty-byte
+// count exact (it bounds what a checkpoint writes back).
+func TestStateCacheCountsDirtyBytes(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "v"})
+	must(t, err)
+	check := func(when string) {
+		t.Helper()
+		if counted, actual := rocksdb.CacheDirty(b); counted != actual {
+			t.Fatalf("%s: %d dirty bytes counted, %d dirty", when, counted, actual)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		for k := 0; k < 50; k++ {
+			b.SetCurrentKey([]byte(fmt.Sprint("key", k)))
+			must(t, v.Put(make([]byte, 10)))
+			must(t, v.Put(make([]byte, 2000))) // grows while dirty
+			if k%3 == 0 {
+				must(t, v.Clear()) // shrinks to nothing while dirty
+			}
+		}
+		check(fmt.Sprint("round ", round))
+		must(t, b.Checkpoint(filepath.Join(t.TempDir(), "cp")))
+		check(fmt.Sprint("after checkpoint ", round))
+	}
+}

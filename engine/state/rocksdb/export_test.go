@@ -50,3 +50,15 @@ func StallLinesPresent(b *Backend) bool {
 	_, ok2 := parseCumulativeStall(b.db.GetProperty("rocksdb.dbstats"))
 	return ok1 && ok2
 }
+
+// CacheDirty returns the state cache's dirty-byte counter and the sum it
+// should equal: key and value lengths of the dirty entries.
+func CacheDirty(b *Backend) (counted, actual int64) {
+	c := b.cache
+	for i := range c.entries {
+		if e := &c.entries[i]; e.st != nil && e.dirty {
+			actual += int64(len(e.key) + len(e.val))
+		}
+	}
+	return c.dirtyBytes, actual
+}

@@ -150,3 +150,30 @@ func TestClearAfterIter(t *testing.T) {
 		must(t, l.Clear())
 	}
 }
+
+// An Add from inside the Iter that precedes a Clear is not in the Iter's
+// view: the Clear must still remove it.
+func TestClearAfterIterThatAdded(t *testing.T) {
+	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
+	must(t, err)
+	defer res.Close()
+	b := open(t, res, options(t, all, nil))
+	l, err := b.List(api.StateDescriptor{Name: "l"})
+	must(t, err)
+	b.SetCurrentKey([]byte("a"))
+	must(t, l.Add([]byte("1")))
+	added := false
+	must(t, l.Iter(func([]byte) bool {
+		if !added {
+			added = true
+			must(t, l.Add([]byte("2")))
+		}
+		return true
+	}))
+	must(t, l.Clear())
+	n := 0
+	must(t, l.Iter(func([]byte) bool { n++; return true }))
+	if n != 0 {
+		t.Fatalf("%d elements left after Clear", n)
+	}
+}

@@ -429,6 +429,7 @@ func (s *listState) Iter(fn func(v []byte) bool) error {
 	if outer {
 		m.valid, m.keys = false, m.keys[:0]
 	}
+	writes := b.writes // writes the callback makes (an Add to this list) spoil the memo
 	err = b.scan(st, prefix, func(suffix, stored []byte) (bool, error) {
 		exp, v, err := splitValue(stored)
 		if err != nil {
@@ -452,13 +453,14 @@ func (s *listState) Iter(fn func(v []byte) bool) error {
 		whole = whole && more
 		return more, nil
 	})
+	unchanged := b.writes == writes
 	if wb != nil {
 		defer wb.Destroy()
 		if err == nil {
 			err = b.write(st, wb)
 		}
 	}
-	if outer && whole && err == nil {
+	if outer && whole && unchanged && err == nil {
 		m.valid, m.st, m.writes = true, st, b.writes
 		m.prefix = append(m.prefix[:0], prefix...)
 	}
