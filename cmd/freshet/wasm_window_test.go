@@ -118,7 +118,7 @@ sinks:
 				t.Fatal(err)
 			}
 			r = run(t, dir, "run", "job.yaml", "--metrics-addr", "", "--rest-addr", "")
-			if r.code == 0 || !strings.Contains(r.stderr, "window aggregate") || !strings.Contains(r.stderr, "not a decimal integer") ||
+			if r.code == 0 || !strings.Contains(r.stderr, `window aggregate on the record with key "a" and timestamp 1`) || !strings.Contains(r.stderr, "not a decimal integer") ||
 				strings.Contains(r.stderr, "goroutine ") {
 				t.Fatalf("a value the aggregate refuses: exit %d, stderr %q", r.code, r.stderr)
 			}

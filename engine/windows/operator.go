@@ -375,8 +375,14 @@ func (o *Operator) processBatch(in *api.Batch, out api.Output, input int) error 
 		defer func() { o.core.fixedNow = 0 }()
 	}
 	for i := range in.Records {
-		if err := o.processRecord(&in.Records[i], input); err != nil {
+		r := &in.Records[i]
+		if err := o.processRecord(r, input); err != nil {
 			return err
+		}
+		if o.aggErr != nil {
+			if err := o.aggErr(); err != nil {
+				return fmt.Errorf("window aggregate on the record with key %q and timestamp %d: %w", r.Key, r.Timestamp, err)
+			}
 		}
 	}
 	return nil
