@@ -34,27 +34,6 @@ func numField(path jsonpath.Path, v []byte) (jsonpath.Num, bool) {
 	return jsonpath.ParseNum(b)
 }
 
-// compareNum compares two numbers, exactly when both are integers.
-func compareNum(a, b jsonpath.Num) int {
-	if !a.IsFloat && !b.IsFloat {
-		switch {
-		case a.Int < b.Int:
-			return -1
-		case a.Int > b.Int:
-			return 1
-		}
-		return 0
-	}
-	x, y := a.F(), b.F()
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
-
 // numLen is the size of an encoded number: a flag byte (1: float) and 8 bytes.
 const numLen = 9
 
@@ -217,7 +196,7 @@ func (t *top) add(r *api.Record) error {
 	case len(old) < numLen:
 		return fmt.Errorf("top %q: %w: value of %d bytes", t.name, ErrCorruptState, len(old))
 	default:
-		switch c := compareNum(n, decodeNum(old)); {
+		switch c := n.Compare(decodeNum(old)); {
 		case c < 0:
 			return nil
 		case c == 0:
@@ -319,7 +298,7 @@ func (p *partialTop) keep(n jsonpath.Num, v []byte) {
 // offer adds v with number n to the candidates.
 func (p *partialTop) offer(n jsonpath.Num, v []byte) {
 	if p.n > 0 {
-		switch c := compareNum(n, p.max); {
+		switch c := n.Compare(p.max); {
 		case c < 0:
 			return
 		case c > 0:

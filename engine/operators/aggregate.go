@@ -173,11 +173,11 @@ func (a *Aggregate) add(c *acc, x jsonpath.Num, first bool) {
 	case a.Kind == AggSum:
 		c.v = addNum(c.v, x)
 	case a.Kind == AggMin:
-		if compareNum(x, c.v) < 0 {
+		if x.Compare(c.v) < 0 {
 			c.v = x
 		}
 	case a.Kind == AggMax:
-		if compareNum(x, c.v) > 0 {
+		if x.Compare(c.v) > 0 {
 			c.v = x
 		}
 	case a.Kind == AggAvg:

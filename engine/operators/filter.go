@@ -152,7 +152,7 @@ func (f *Filter) Match(value []byte) bool {
 		if !ok {
 			return false
 		}
-		c = compareNum(n, f.Number)
+		c = n.Compare(f.Number)
 	case jsonpath.String:
 		if !f.Field.IsRoot() {
 			var err error
@@ -183,25 +183,4 @@ func (f *Filter) Match(value []byte) bool {
 		return c >= 0
 	}
 	return false
-}
-
-// compareNum compares two numbers, exactly when both are integers.
-func compareNum(a, b jsonpath.Num) int {
-	if !a.IsFloat && !b.IsFloat {
-		switch {
-		case a.Int < b.Int:
-			return -1
-		case a.Int > b.Int:
-			return 1
-		}
-		return 0
-	}
-	x, y := a.F(), b.F()
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }

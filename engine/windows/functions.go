@@ -216,11 +216,11 @@ func (f numeric) fold(a *numAcc, x jsonpath.Num, n int64) {
 	case f.k == SumAgg:
 		a.v = addNum(a.v, x)
 	case f.k == MinAgg:
-		if compareNum(x, a.v) < 0 {
+		if x.Compare(a.v) < 0 {
 			a.v = x
 		}
 	case f.k == MaxAgg:
-		if compareNum(x, a.v) > 0 {
+		if x.Compare(a.v) > 0 {
 			a.v = x
 		}
 	case f.k == AvgAgg:
@@ -265,24 +265,4 @@ func addNum(a, b jsonpath.Num) jsonpath.Num {
 		}
 	}
 	return jsonpath.Num{Float: a.F() + b.F(), IsFloat: true}
-}
-
-func compareNum(a, b jsonpath.Num) int {
-	if !a.IsFloat && !b.IsFloat {
-		switch {
-		case a.Int < b.Int:
-			return -1
-		case a.Int > b.Int:
-			return 1
-		}
-		return 0
-	}
-	x, y := a.F(), b.F()
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }

@@ -357,6 +357,28 @@ func (n Num) F() float64 {
 	return float64(n.Int)
 }
 
+// Compare returns -1, 0 or 1 as n is less than, equal to or greater than
+// m, exactly when both are integers.
+func (n Num) Compare(m Num) int {
+	if !n.IsFloat && !m.IsFloat {
+		switch {
+		case n.Int < m.Int:
+			return -1
+		case n.Int > m.Int:
+			return 1
+		}
+		return 0
+	}
+	x, y := n.F(), m.F()
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
 // Append appends n as JSON number text.
 func (n Num) Append(dst []byte) []byte {
 	if !n.IsFloat {

@@ -208,3 +208,23 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+func TestNumCompare(t *testing.T) {
+	big := Num{Int: 9007199254740993} // 2^53+1: a float64 cannot tell it from 2^53
+	tests := []struct {
+		a, b Num
+		want int
+	}{
+		{Num{Int: 1}, Num{Int: 2}, -1},
+		{Num{Int: 2}, Num{Int: 2}, 0},
+		{big, Num{Int: 9007199254740992}, 1}, // exact for integers
+		{Num{Float: 1.5, IsFloat: true}, Num{Int: 1}, 1},
+		{Num{Int: 2}, Num{Float: 2, IsFloat: true}, 0},
+		{Num{Float: -0.5, IsFloat: true}, Num{Float: 0.5, IsFloat: true}, -1},
+	}
+	for _, tt := range tests {
+		if got := tt.a.Compare(tt.b); got != tt.want {
+			t.Errorf("%+v.Compare(%+v) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
