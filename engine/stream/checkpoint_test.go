@@ -216,8 +216,10 @@ func TestSavepointStopAndRescale(t *testing.T) {
 	}
 }
 
-func TestRestoreRefusesUnknownOperatorState(t *testing.T) {
-	dir := t.TempDir()
+// countingSavepoint runs numbers → count per key (3 keys) for a moment and
+// stops it with a savepoint in dir, whose path it returns.
+func countingSavepoint(t *testing.T, dir string) string {
+	t.Helper()
 	sp := filepath.Join(dir, "sp")
 	env := stream.NewEnvironment(stream.Config{Parallelism: 1})
 	var c collector
@@ -232,6 +234,12 @@ func TestRestoreRefusesUnknownOperatorState(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = jc.Wait(context.Background())
+	return sp
+}
+
+func TestRestoreRefusesUnknownOperatorState(t *testing.T) {
+	dir := t.TempDir()
+	sp := countingSavepoint(t, dir)
 
 	env2 := stream.NewEnvironment(stream.Config{Parallelism: 1, RestoreFrom: sp})
 	var c2 collector
@@ -239,7 +247,7 @@ func TestRestoreRefusesUnknownOperatorState(t *testing.T) {
 		KeyBy(nil).
 		Process("renamed-count", stream.ProcessFunction{Process: func(ctx api.Context, r *api.Record, out api.Output) error { return nil }}).
 		AddSink("collect", c2.sink())
-	_, err = env2.Execute(context.Background(), "b")
+	_, err := env2.Execute(context.Background(), "b")
 	if err == nil || !strings.Contains(err.Error(), `"count"`) {
 		t.Fatalf("want a refusal naming operator \"count\", got %v", err)
 	}
@@ -527,20 +535,7 @@ func (s *syncBuffer) String() string {
 // state, at its first checkpoint; the state itself is kept.
 func TestRestoreNamesStateTheOperatorNoLongerUses(t *testing.T) {
 	dir := t.TempDir()
-	sp := filepath.Join(dir, "sp")
-	env := stream.NewEnvironment(stream.Config{Parallelism: 1})
-	var c collector
-	src := env.FromSource("numbers", func() (api.Source, error) { return &cpNumbers{n: 1 << 30, pace: time.Millisecond}, nil })
-	countPerKey(env, src, 3, &c, -1)
-	jc, err := env.ExecuteAsync(context.Background(), "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if _, err := jc.TriggerSavepoint(context.Background(), sp, true); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = jc.Wait(context.Background())
+	sp := countingSavepoint(t, dir)
 
 	var logs syncBuffer
 	env2 := stream.NewEnvironment(stream.Config{
