@@ -8,16 +8,12 @@ import (
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/freshet/freshet/engine/api"
-	"github.com/freshet/freshet/engine/state/rocksdb"
 )
 
 // Keys whose bytes end in 0xff are the edge of a prefix's successor; a
 // callback that scans another state of the same key nests two scans.
 func TestScansStayWithinTheirKey(t *testing.T) {
-	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
-	must(t, err)
-	defer res.Close()
-	b := open(t, res, options(t, all, nil))
+	b := open(t, newResources(t), options(t, all, nil))
 	l, err := b.List(api.StateDescriptor{Name: "l"})
 	must(t, err)
 	m, err := b.Map(api.StateDescriptor{Name: "m"})
@@ -70,10 +66,7 @@ func TestScansStayWithinTheirKey(t *testing.T) {
 func TestScansSkipOnlyTheirOwnTombstones(t *testing.T) {
 	runtime.LockOSThread() // RocksDB's perf context is per thread
 	defer runtime.UnlockOSThread()
-	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
-	must(t, err)
-	defer res.Close()
-	b := open(t, res, options(t, all, nil))
+	b := open(t, newResources(t), options(t, all, nil))
 	l, err := b.List(api.StateDescriptor{Name: "l"})
 	must(t, err)
 	const n = 2000
@@ -103,10 +96,7 @@ func TestScansSkipOnlyTheirOwnTombstones(t *testing.T) {
 // Clear right after a complete Iter deletes what the Iter saw; anything in
 // between (an Add, a partial Iter, another key) must not fool it.
 func TestClearAfterIter(t *testing.T) {
-	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
-	must(t, err)
-	defer res.Close()
-	b := open(t, res, options(t, all, nil))
+	b := open(t, newResources(t), options(t, all, nil))
 	l, err := b.List(api.StateDescriptor{Name: "l"})
 	must(t, err)
 	v, err := b.Value(api.StateDescriptor{Name: "v"})
@@ -154,10 +144,7 @@ func TestClearAfterIter(t *testing.T) {
 // An Add from inside the Iter that precedes a Clear is not in the Iter's
 // view: the Clear must still remove it.
 func TestClearAfterIterThatAdded(t *testing.T) {
-	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
-	must(t, err)
-	defer res.Close()
-	b := open(t, res, options(t, all, nil))
+	b := open(t, newResources(t), options(t, all, nil))
 	l, err := b.List(api.StateDescriptor{Name: "l"})
 	must(t, err)
 	b.SetCurrentKey([]byte("a"))
