@@ -22,9 +22,12 @@ import (
 //	    key-by: key                  # persons keyed by id, auctions by seller
 //	    size: 10s                    # tumbling windows of event time
 //
-// It is the engine's window join (windows.WindowJoin) of its two inputs with
-// a co-group function that emits each person once per window in which they
-// opened an auction, {"id":…,"name":"…","starttime":…}:
+// It is the engine's window join (windows.WindowJoin) of its two inputs,
+// keeping one copy of equal rows per window (JoinConfig.Distinct: both
+// sides of the SQL are GROUP BY results, so a seller's many auctions in a
+// window are one row, as in the plan Flink SQL runs), with a co-group
+// function that emits each person once per window in which they opened an
+// auction, {"id":…,"name":"…","starttime":…}:
 //
 //	SELECT P.id, P.name, P.starttime
 //	FROM (persons grouped by id, name and 10 s tumbling window) P
@@ -43,6 +46,7 @@ func buildNewUsers(p *params.Params) (registry.Operator, error) {
 	newJoin, err := windows.NewWindowJoin(windows.JoinConfig{
 		Assigner:  windows.Tumbling(size),
 		CoGroup:   newUsersOf,
+		Distinct:  true, // both sides are GROUP BY results: a seller's auctions are one row
 		StateName: "new-users",
 	})
 	if err != nil {

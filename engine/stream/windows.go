@@ -153,6 +153,10 @@ func (j *JoinedStreams) SideOutputLateData(tag string) *JoinedStreams {
 	return j
 }
 
+// Distinct keeps one copy of equal elements of each side per key and
+// window (windows.JoinConfig.Distinct): the join of two GROUP BY results.
+func (j *JoinedStreams) Distinct() *JoinedStreams { j.cfg.Distinct = true; return j }
+
 // Apply calls fn for every pair of a left and a right element of one key
 // in one window (an inner join).
 func (j *JoinedStreams) Apply(name string, fn func(key []byte, w windows.Window, left, right []byte, out api.Output) error) *DataStream {

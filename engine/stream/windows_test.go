@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -213,6 +215,58 @@ func TestJoinsEndToEnd(t *testing.T) {
 			}
 			equal(t, wj.sorted(), sortedCopy(wantW))
 			equal(t, ij.sorted(), sortedCopy(wantI))
+		})
+	}
+}
+
+// TestDistinctWindowJoinEndToEnd co-groups two sources whose values repeat
+// within a window (n mod 4 and n mod 6, keyed by n mod 2): each side holds
+// every distinct value once per key and window, in arrival order.
+func TestDistinctWindowJoinEndToEnd(t *testing.T) {
+	for _, p := range []int{1, 2} {
+		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
+			env := stream.NewEnvironment(stream.Config{Parallelism: p})
+			strategy := eventtime.Strategy{Watermarks: eventtime.BoundedOutOfOrderness(5 * time.Millisecond), Interval: time.Millisecond}
+			side := func(name string, mod int) *stream.KeyedStream {
+				return env.FromSource(name, newNumbers(300)).AssignTimestampsAndWatermarks("ts-"+name, strategy).
+					Map("mod-"+name, func(r *api.Record) error {
+						n, _ := strconv.Atoi(string(r.Value))
+						r.Key = strconv.AppendInt(nil, int64(n%2), 10)
+						r.Value = strconv.AppendInt(nil, int64(n%mod), 10)
+						return nil
+					}).
+					KeyBy(func(r *api.Record, dst []byte) ([]byte, error) { return append(dst, r.Key...), nil })
+			}
+			var c collector
+			side("left", 4).Join(side("right", 6)).Window(windows.Tumbling(10*time.Millisecond)).Distinct().
+				CoGroup("distinct-join", func(key []byte, w windows.Window, l, r [][]byte, out api.Output) error {
+					sl, sr := make([]string, len(l)), make([]string, len(r))
+					for i := range l {
+						sl[i] = string(l[i])
+					}
+					for i := range r {
+						sr[i] = string(r[i])
+					}
+					slices.Sort(sl)
+					slices.Sort(sr)
+					out.Emit(&api.Record{Key: key, Value: fmt.Appendf(nil, "%d %v %v", w.Start, sl, sr), Timestamp: w.MaxTimestamp()})
+					return nil
+				}).AddSink("out", c.sink())
+			if _, err := env.Execute(context.Background(), "distinct-join"); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for start := 0; start < 300; start += 10 {
+				for k := range 2 {
+					l, r := map[string]bool{}, map[string]bool{}
+					for n := start + k; n < start+10; n += 2 {
+						l[strconv.Itoa(n%4)], r[strconv.Itoa(n%6)] = true, true
+					}
+					sl, sr := slices.Sorted(maps.Keys(l)), slices.Sorted(maps.Keys(r))
+					want = append(want, fmt.Sprintf("%d=%d %v %v", k, start, sl, sr))
+				}
+			}
+			equal(t, c.sorted(), sortedCopy(want))
 		})
 	}
 }

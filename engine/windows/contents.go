@@ -1,6 +1,7 @@
 package windows
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,11 +50,18 @@ func (o *Operator) contentsValue() (ok bool, err error) {
 }
 
 // addElement appends o.elem to the window in the current namespace and
-// says whether the window was empty.
+// says whether the window was empty. With Config.Distinct an element equal
+// to one the window holds is not added.
 func (o *Operator) addElement() (first bool, err error) {
 	ok, err := o.contentsValue()
 	if err != nil {
 		return false, fmt.Errorf("reading window contents: %w", err)
+	}
+	if ok && o.cfg.Distinct {
+		dup, err := o.holdsElement()
+		if err != nil || dup {
+			return false, err
+		}
 	}
 	switch {
 	case ok && o.inl[0] == spilledTag:
@@ -78,6 +86,31 @@ func (o *Operator) addElement() (first bool, err error) {
 		return false, fmt.Errorf("adding to window: %w", err)
 	}
 	return !ok, nil
+}
+
+// holdsElement says whether the window whose contents value is o.inl holds
+// an element equal to o.elem.
+func (o *Operator) holdsElement() (bool, error) {
+	found := false
+	if o.inl[0] == spilledTag {
+		err := o.ls.Iter(func(e []byte) bool {
+			found = bytes.Equal(e, o.elem)
+			return !found
+		})
+		if err != nil {
+			return false, fmt.Errorf("reading window contents: %w", err)
+		}
+		return found, nil
+	}
+	for rest := o.inl[1:]; len(rest) > 0 && !found; {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < n {
+			return false, fmt.Errorf("%w: element length at byte %d", errBadContents, len(o.inl)-len(rest))
+		}
+		found = bytes.Equal(rest[w:w+int(n)], o.elem)
+		rest = rest[w+int(n):]
+	}
+	return found, nil
 }
 
 // clearElements empties the window in the current namespace.

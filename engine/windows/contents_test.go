@@ -18,6 +18,7 @@ import (
 // Windows that keep every element hold few inline in a value and spill to
 // a list when they grow (by count or by bytes); either way the function
 // sees every element once, in order, and sessions merge across both forms.
+// With Distinct, equal elements are kept once in either form.
 func TestWindowContentsInlineAndSpilled(t *testing.T) {
 	concat := func(key []byte, w windows.Window, elems iter.Seq[[]byte], out api.Output) error {
 		var parts []string
@@ -52,16 +53,21 @@ func TestWindowContentsInlineAndSpilled(t *testing.T) {
 		name     string
 		assigner windows.Assigner
 		values   []string // one record each, at ts 1, 2, 3, ...
+		distinct bool     // Config.Distinct
+		want     []string // default values
 	}{
-		{"few", windows.Tumbling(time.Hour), []string{"a", "b", "c"}},
-		{"many", windows.Tumbling(time.Hour), seq("e", 100)},
-		{"large", windows.Tumbling(time.Hour), []string{"x", strings.Repeat("y", 3000), "z"}},
-		{"session of many", windows.Session(time.Hour), seq("s", 70)},
+		{"few", windows.Tumbling(time.Hour), []string{"a", "b", "c"}, false, nil},
+		{"many", windows.Tumbling(time.Hour), seq("e", 100), false, nil},
+		{"large", windows.Tumbling(time.Hour), []string{"x", strings.Repeat("y", 3000), "z"}, false, nil},
+		{"session of many", windows.Session(time.Hour), seq("s", 70), false, nil},
+		{"distinct few", windows.Tumbling(time.Hour), []string{"a", "b", "a", "c", "b"}, true, []string{"a", "b", "c"}},
+		{"distinct many", windows.Tumbling(time.Hour), append(append(seq("e", 100), seq("e", 100)...), "e5", "e99"), true, seq("e", 100)},
+		{"distinct session", windows.Session(time.Hour), append(seq("s", 70), seq("s", 70)...), true, seq("s", 70)},
 	}
 	for _, be := range backends {
 		for _, tt := range tests {
 			t.Run(be.name+"/"+tt.name, func(t *testing.T) {
-				op, err := windows.NewOperator(windows.Config{Assigner: tt.assigner, Process: concat})
+				op, err := windows.NewOperator(windows.Config{Assigner: tt.assigner, Process: concat, Distinct: tt.distinct})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -78,13 +84,17 @@ func TestWindowContentsInlineAndSpilled(t *testing.T) {
 				if err := h.Watermark(api.MaxWatermark); err != nil {
 					t.Fatal(err)
 				}
+				want := tt.want
+				if want == nil {
+					want = tt.values
+				}
 				recs := h.Records()
-				if len(recs) != 1 || string(recs[0].Value) != strings.Join(tt.values, ",") {
+				if len(recs) != 1 || string(recs[0].Value) != strings.Join(want, ",") {
 					var got []string
 					for _, r := range recs {
 						got = append(got, fmt.Sprintf("%.60q", r.Value))
 					}
-					t.Fatalf("fired %v, want one window with the %d elements in order", got, len(tt.values))
+					t.Fatalf("fired %v, want one window with the %d elements in order", got, len(want))
 				}
 			})
 		}

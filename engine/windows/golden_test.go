@@ -141,6 +141,7 @@ func (g *golden) build(t *testing.T, d *windowstest.TestData) string {
 		cfg.Process = formatWindow
 	case "list":
 		cfg.Process = formatWindow
+		cfg.Distinct = d.Has("distinct")
 	default:
 		d.Fatalf(t, "unknown fn %q", fn)
 	}
@@ -162,7 +163,7 @@ func (g *golden) buildJoin(t *testing.T, d *windowstest.TestData) string {
 			return s
 		}
 		g.close()
-		jc := windows.JoinConfig{Assigner: g.cfg.Assigner, Trigger: g.cfg.Trigger, AllowedLateness: g.cfg.AllowedLateness, LateOutput: g.cfg.LateOutput}
+		jc := windows.JoinConfig{Assigner: g.cfg.Assigner, Trigger: g.cfg.Trigger, AllowedLateness: g.cfg.AllowedLateness, LateOutput: g.cfg.LateOutput, Distinct: d.Has("distinct")}
 		if d.Has("cogroup") {
 			jc.CoGroup = func(key []byte, w windows.Window, left, right [][]byte, out api.Output) error {
 				v := fmt.Sprintf("[%d,%d) left=%s right=%s", w.Start, w.End, bytesJoin(left), bytesJoin(right))

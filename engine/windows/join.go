@@ -22,7 +22,11 @@ type JoinConfig struct {
 	// values) of each input, in arrival order; either side may be empty.
 	CoGroup func(key []byte, w Window, left, right [][]byte, out api.Output) error
 	// Join is called for every pair of a left and a right element.
-	Join      func(key []byte, w Window, left, right []byte, out api.Output) error
+	Join func(key []byte, w Window, left, right []byte, out api.Output) error
+	// Distinct keeps one copy of equal elements of each input per key and
+	// window: the join of two GROUP BY results (Nexmark q8's persons and
+	// sellers per window), where repeated rows add nothing to the result.
+	Distinct  bool
 	OnError   onerror.Policy
 	StateName string
 }
@@ -37,7 +41,7 @@ func NewWindowJoin(cfg JoinConfig) (func() (api.Operator, error), error) {
 		cfg.StateName = "join"
 	}
 	wc := Config{Assigner: cfg.Assigner, Trigger: cfg.Trigger, AllowedLateness: cfg.AllowedLateness,
-		LateOutput: cfg.LateOutput, OnError: cfg.OnError, StateName: cfg.StateName, Process: func(key []byte, w Window, elems iter.Seq[[]byte], out api.Output) error { return nil }}
+		LateOutput: cfg.LateOutput, Distinct: cfg.Distinct, OnError: cfg.OnError, StateName: cfg.StateName, Process: func(key []byte, w Window, elems iter.Seq[[]byte], out api.Output) error { return nil }}
 	if err := wc.Validate(); err != nil {
 		return nil, err
 	}

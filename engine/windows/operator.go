@@ -49,6 +49,11 @@ type Config struct {
 	// with that error after the batch, timer or watermark that caused it.
 	NewAggregate func() (api.AggregateFunction, error)
 	Process      ProcessWindowFunc
+	// Distinct keeps one copy of equal elements per key and window (with
+	// Process only): an element equal to one the window holds is not
+	// added again, as when the window's input is a SQL GROUP BY of the
+	// fields the element carries.
+	Distinct bool
 	// Input derives each record's element (default: the record value).
 	Input InputFunc
 	// OnError is applied to records without a timestamp (event time) and
@@ -85,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if n == 0 && c.Process == nil {
 		return fmt.Errorf("%w: no window function (Reduce, Aggregate or Process)", ErrConfig)
+	}
+	if c.Distinct && n > 0 {
+		return fmt.Errorf("%w: Distinct applies to windows that keep their elements (Process), not to Reduce or Aggregate", ErrConfig)
 	}
 	if c.AllowedLateness < 0 {
 		return fmt.Errorf("%w: allowed lateness %s is negative", ErrConfig, c.AllowedLateness)
