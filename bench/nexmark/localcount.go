@@ -3,6 +3,7 @@ package nexmark
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -33,7 +34,7 @@ func buildLocalCount(p *params.Params) (registry.Operator, error) {
 		return registry.Operator{}, err
 	}
 	return registry.Operator{New: func() (api.Operator, error) {
-		return &localCount{pane: pane.Milliseconds(), maxKeys: maxKeys, onError: policy, counts: map[paneKey]int64{}, wm: api.MinWatermark}, nil
+		return &localCount{pane: pane.Milliseconds(), maxKeys: maxKeys, onError: policy, counts: map[paneKey]int64{}, open: math.MaxInt64, wm: api.MinWatermark}, nil
 	}}, nil
 }
 
@@ -47,8 +48,10 @@ type paneKey struct {
 // count (Flink's mini-batch local-global aggregation): it counts its
 // subtask's records per key and event-time pane in memory and emits the
 // partial counts, {"n":…} with the key and the pane's start as timestamp,
-// at every watermark (before the runtime forwards it) and whenever it holds
-// max-keys counts. A window operator downstream then sums n (aggregate:
+// of every pane a watermark completes (before the runtime forwards it: no
+// window containing an open pane can fire yet), and all of them whenever it
+// holds max-keys counts. An open pane's counts are held across watermarks,
+// so a key usually reaches the window once per pane. A window operator downstream then sums n (aggregate:
 // sum, field: n): since every record of a pane falls into the same windows
 // as the pane's start, the sums are the counts of the records, and the
 // window updates its state once per partial instead of once per record.
@@ -65,6 +68,7 @@ type localCount struct {
 	bad     *onerror.Handler
 	late    api.Counter
 	counts  map[paneKey]int64
+	open    int64 // the earliest last timestamp of a pane held (MaxInt64: none)
 	wm      int64
 	buf     []byte
 	kbuf    []byte
@@ -104,6 +108,7 @@ func (l *localCount) ProcessBatch(in *api.Batch, out api.Output) error {
 		}
 		pk.key = string(r.Key)
 		l.counts[pk] = 1
+		l.open = min(l.open, pk.pane+l.pane-1)
 		if len(l.counts) >= l.maxKeys {
 			l.flush(out)
 		}
@@ -111,25 +116,45 @@ func (l *localCount) ProcessBatch(in *api.Batch, out api.Output) error {
 	return nil
 }
 
-// ProcessWatermark emits every partial count before wm goes downstream.
+// ProcessWatermark emits the partial counts of the panes wm completes
+// before wm goes downstream. A window fires at its end - 1, and every pane
+// of it ends at or before its end, so the panes held back (ending after
+// wm + 1) belong to no window wm fires.
 func (l *localCount) ProcessWatermark(wm int64, out api.Output) error {
 	l.wm = wm
-	l.flush(out)
+	if l.open > wm {
+		return nil // the oldest pane held is still open
+	}
+	l.open = math.MaxInt64
+	for k, n := range l.counts {
+		if k.pane+l.pane-1 > wm {
+			l.open = min(l.open, k.pane+l.pane-1)
+			continue
+		}
+		l.emit(k, n, out)
+		delete(l.counts, k)
+	}
+	l.rec = api.Record{}
 	return nil
 }
 
-// flush emits the partial counts (in no particular order: the window
+// flush emits all partial counts (in no particular order: the window
 // downstream sums them).
 func (l *localCount) flush(out api.Output) {
 	for k, n := range l.counts {
-		l.buf = strconv.AppendInt(append(l.buf[:0], `{"n":`...), n, 10)
-		l.buf = append(l.buf, '}')
-		l.kbuf = append(l.kbuf[:0], k.key...)
-		l.rec = api.Record{Key: l.kbuf, Value: l.buf, Timestamp: k.pane}
-		out.Emit(&l.rec)
+		l.emit(k, n, out)
 	}
 	l.rec = api.Record{}
 	clear(l.counts)
+	l.open = math.MaxInt64
+}
+
+func (l *localCount) emit(k paneKey, n int64, out api.Output) {
+	l.buf = strconv.AppendInt(append(l.buf[:0], `{"n":`...), n, 10)
+	l.buf = append(l.buf, '}')
+	l.kbuf = append(l.kbuf[:0], k.key...)
+	l.rec = api.Record{Key: l.kbuf, Value: l.buf, Timestamp: k.pane}
+	out.Emit(&l.rec)
 }
 
 // SnapshotState writes one entry per partial count: pane (varint), count
@@ -155,6 +180,7 @@ func (l *localCount) RestoreState(entries [][]byte) error {
 			return fmt.Errorf("local-count: %w: malformed checkpoint entry", ErrCorruptState)
 		}
 		l.counts[paneKey{pane, string(e[i+j:])}] += int64(n)
+		l.open = min(l.open, pane+l.pane-1)
 	}
 	return nil
 }

@@ -92,6 +92,9 @@ type rstate struct {
 	cf       *grocksdb.ColumnFamilyHandle
 	id       uint32
 	cached   bool // entries go through the write-back cache
+	// may holds every key written to cf, when this backend created cf
+	// empty (cached states only; nil: unknown, read RocksDB).
+	may *keyFilter
 }
 
 // newState makes the rstate of a column family.
@@ -394,6 +397,9 @@ func (b *Backend) stateFor(name string, kind api.StateKind) (*rstate, error) {
 		return nil, b.errorf(fmt.Sprintf("recording state %q", name), err)
 	}
 	st := b.newState(name, kind, cf)
+	if st.cached {
+		st.may = newKeyFilter() // a new column family holds nothing yet
+	}
 	b.mu.Lock()
 	b.states[name] = st
 	b.all = append(b.all, st)
@@ -533,6 +539,9 @@ func (b *Backend) Restore(e *state.Entry) error {
 	b.kbuf = keyed.AppendAddress(b.kbuf[:0], e.KeyGroup, e.Key, e.Namespace)
 	if st.cached && len(b.cache.index) > 0 {
 		b.cache.forget(st, b.kbuf)
+	}
+	if st.may != nil && !st.may.add(b.kbuf) {
+		st.may = nil
 	}
 	switch st.kind {
 	case api.ListStateKind:

@@ -45,6 +45,7 @@ type valueCache struct {
 
 	// Read by Stats from other goroutines.
 	hits, misses, writtenBack atomic.Uint64
+	filtered                  atomic.Uint64 // misses answered by a keyFilter
 	usage                     atomic.Int64
 }
 
@@ -106,8 +107,13 @@ func (b *Backend) cachedGet(st *rstate, key []byte, now *int64) ([]byte, bool, e
 	i := c.lookup(h, st, key)
 	if i < 0 {
 		c.misses.Add(1)
-		v, ok, exp, err := b.rawGet(st, key)
-		if err != nil {
+		var v []byte
+		var ok bool
+		var exp int64
+		var err error
+		if st.may != nil && !st.may.mayHold(key) {
+			c.filtered.Add(1) // never written: absent
+		} else if v, ok, exp, err = b.rawGet(st, key); err != nil {
 			return nil, false, err
 		}
 		if i, err = b.cacheInsert(h, st, key); err != nil {
@@ -327,18 +333,28 @@ func (b *Backend) writeEntries(among []int32) error {
 	wb.Clear()
 	for _, i := range idx {
 		e := &c.entries[i]
-		if e.present {
+		switch {
+		case e.present:
 			b.vbuf = appendValue(b.vbuf[:0], e.exp, e.val)
 			wb.PutCF(e.st.cf, e.key, b.vbuf)
-		} else {
+		case e.st.may == nil || e.st.may.mayHold(e.key):
 			wb.DeleteCF(e.st.cf, e.key)
 		}
 	}
-	t0 := b.stats.start()
-	err := b.db.Write(b.wo, wb)
-	b.stats.write.end(t0)
-	if err != nil {
-		return b.errorf("writing cached state back", err)
+	if wb.Count() > 0 {
+		t0 := b.stats.start()
+		err := b.db.Write(b.wo, wb)
+		b.stats.write.end(t0)
+		if err != nil {
+			return b.errorf("writing cached state back", err)
+		}
+	}
+	// Only now that RocksDB holds them: a filter that held keys a failed
+	// write never stored would only cost reads, but keep it exact.
+	for _, i := range idx {
+		if e := &c.entries[i]; e.present && e.st.may != nil && !e.st.may.add(e.key) {
+			e.st.may = nil
+		}
 	}
 	for _, i := range idx {
 		e := &c.entries[i]

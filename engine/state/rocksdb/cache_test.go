@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/state"
 	"github.com/freshet/freshet/engine/state/rocksdb"
 )
 
@@ -192,5 +193,70 @@ func TestStateCacheCountsDirtyBytes(t *testing.T) {
 		check(fmt.Sprint("round ", round))
 		must(t, b.Checkpoint(filepath.Join(t.TempDir(), "cp")))
 		check(fmt.Sprint("after checkpoint ", round))
+	}
+}
+
+// A state this backend created knows which keys RocksDB was given: a miss
+// on a key never written is answered absent without a RocksDB read, one on
+// a key written back (or restored) still reads RocksDB, and deleting a key
+// RocksDB never held writes nothing.
+func TestStateCacheFilterAnswersKeysNeverWritten(t *testing.T) {
+	res := cacheResources(t, 256<<10) // evicts: later rounds read RocksDB
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	const keys = 20000
+	for k := 0; k < keys; k++ {
+		increment(t, b, v, []byte(fmt.Sprint("key", k)))
+	}
+	// Keys written back meanwhile fill the filter: a few of the later new
+	// keys are false positives, read from RocksDB.
+	first := b.Stats()
+	if s := first; s.CacheMisses != keys || s.Reads+s.CacheFiltered != keys || s.Reads > keys/50 {
+		t.Fatalf("%d new keys: %d misses, %d RocksDB reads and %d misses filtered; want %d misses, at most %d reads, the rest filtered", keys, s.CacheMisses, s.Reads, s.CacheFiltered, keys, keys/50)
+	}
+	for k := 0; k < keys; k++ {
+		increment(t, b, v, []byte(fmt.Sprint("key", k)))
+	}
+	for k := 0; k < keys; k++ {
+		if got := counter(t, b, v, []byte(fmt.Sprint("key", k))); got != 2 {
+			t.Fatalf("key%d = %d after two increments through a small cache", k, got)
+		}
+	}
+	if s := b.Stats(); s.CacheFiltered != first.CacheFiltered || s.Reads < keys {
+		t.Fatalf("keys written back: %d reads, %d filtered misses (want reads, and no more filtered than the first %d)", s.Reads, s.CacheFiltered, first.CacheFiltered)
+	}
+
+	// A key put and cleared between write-backs never reaches RocksDB.
+	big := open(t, cacheResources(t, 8<<20), options(t, all, nil))
+	bv, err := big.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	for k := 0; k < 100; k++ {
+		big.SetCurrentKey([]byte(fmt.Sprint("tmp", k)))
+		must(t, bv.Put([]byte("x")))
+		must(t, bv.Clear())
+	}
+	must(t, big.Checkpoint(filepath.Join(t.TempDir(), "cp")))
+	if s := big.Stats(); s.Writes != 0 {
+		t.Fatalf("100 keys put and cleared before the checkpoint: %d RocksDB writes, want 0", s.Writes)
+	}
+
+	// Restored keys are known to RocksDB: a read after Restore finds them.
+	snap := map[string]uint64{}
+	must(t, b.Snapshot(func(e *state.Entry) error {
+		snap[string(e.Key)] = binary.BigEndian.Uint64(e.Value)
+		return nil
+	}))
+	if len(snap) != keys {
+		t.Fatalf("snapshot has %d keys, want %d", len(snap), keys)
+	}
+	r := open(t, res, options(t, all, nil))
+	must(t, b.Snapshot(r.Restore))
+	rv, err := r.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	for k := 0; k < keys; k += 7 {
+		if got := counter(t, r, rv, []byte(fmt.Sprint("key", k))); got != 2 {
+			t.Fatalf("restored key%d = %d, want 2", k, got)
+		}
 	}
 }

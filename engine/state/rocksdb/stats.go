@@ -49,9 +49,10 @@ type Stats struct {
 
 	// The write-back state cache (Config.StateCacheSize): lookups answered
 	// from it and from RocksDB, entries written back to RocksDB, and its
-	// accounted memory.
-	CacheHits, CacheMisses, CacheWrittenBack uint64
-	CacheBytes                               int64
+	// accounted memory; CacheFiltered counts the misses answered absent by
+	// the filter of the keys RocksDB was given, without a read.
+	CacheHits, CacheMisses, CacheWrittenBack, CacheFiltered uint64
+	CacheBytes                                              int64
 }
 
 // HistogramBuckets is the number of buckets of a Histogram.
@@ -180,6 +181,7 @@ func (b *Backend) Stats() Stats {
 	if c := b.cache; c != nil {
 		s.CacheHits, s.CacheMisses, s.CacheWrittenBack = c.hits.Load(), c.misses.Load(), c.writtenBack.Load()
 		s.CacheBytes = c.usage.Load()
+		s.CacheFiltered = c.filtered.Load()
 	}
 	return s
 }
@@ -253,6 +255,7 @@ func (b *Backend) Statistics() map[string]float64 {
 		"state_cache_hits_total":     float64(s.CacheHits),
 		"state_cache_misses_total":   float64(s.CacheMisses),
 		"state_cache_written_total":  float64(s.CacheWrittenBack),
+		"state_cache_filtered_total": float64(s.CacheFiltered),
 		"state_cache_bytes":          float64(s.CacheBytes),
 	}
 }
