@@ -73,6 +73,7 @@ type Backend struct {
 	pending  *grocksdb.WriteBatch // restored entries not yet written
 	writes   uint64
 	cache    *valueCache // nil when Config.StateCacheSize is 0
+	flight   *flight     // a checkpoint's dirty entries being written back
 	memo     scanMemo    // the last list iteration (Clear after Iter)
 	nextID   uint32      // id of the next state (cache keys)
 
@@ -175,7 +176,7 @@ func open(opts state.Options, res *SharedResources, columns []string, existing b
 		nextSeq:   1,
 	}
 	if res.cfg.StateCacheSize > 0 {
-		b.cache = newValueCache(res.cacheShare)
+		b.cache = newValueCache(res)
 	}
 	b.scanRO.SetFillCache(false)
 	b.wo.DisableWAL(true)

@@ -18,16 +18,16 @@ import (
 // updated over and over (a hot key, a per-window accumulator) is written to
 // RocksDB once per checkpoint instead of once per update.
 //
-// RocksDB always holds every entry that is not dirty in the cache, so
-// everything that reads RocksDB directly (checkpoints, snapshots) writes the
-// dirty entries back first (writeBack). Entries of list and map states are
-// not cached: their scans read RocksDB.
+// RocksDB always holds every entry that is not dirty in the cache. A
+// checkpoint writes the dirty entries to a file of its own beside RocksDB's
+// files (dirty.go) and keeps them dirty; canonical snapshots and Close
+// write them back first (writeBack). Entries of list and map states are not
+// cached: their scans read RocksDB.
 //
 // Memory: entries are evicted (CLOCK, second chance) to keep the cache
 // within its share of Config.StateCacheSize; dirty entries are written back
-// in key order, in one batch, when they are evicted or when more than
-// maxDirty of them (or maxDirtyBytes) accumulate, which also bounds what a
-// checkpoint's synchronous part writes back.
+// in key order, in one batch, when they are evicted or when they pass
+// dirtyLimit, which also bounds what a checkpoint's dirty file holds.
 type valueCache struct {
 	entries []cacheEntry
 	index   map[uint64]int32 // hash of (state, key) → entry
@@ -35,6 +35,12 @@ type valueCache struct {
 	hand    int
 	bytes   int64 // accounted size of the live entries
 	budget  func() int64
+
+	// published is bytes as last added to shared, the sum of all caches'
+	// sizes the budget is computed from: updated when it drifts by more
+	// than publishStep, so that caches on other goroutines rarely touch it.
+	published int64
+	shared    *atomic.Int64
 
 	dirty      []int32 // entries that became dirty since the last write-back (may be stale)
 	ndirty     int
@@ -61,18 +67,39 @@ type cacheEntry struct {
 	ref     bool // used since the clock hand last passed
 	inDirty bool // listed in valueCache.dirty
 	victim  bool // chosen by makeRoom
+	flight  bool // in the flight writing a checkpoint's entries back
+	changed bool // changed while in flight
 }
 
 const (
 	// entryOverhead approximates an entry's memory beyond its key and
 	// value: the entry itself, its index slot and slice headers.
 	entryOverhead = 128
-	maxDirty      = 8192
-	maxDirtyBytes = 2 << 20
+	// The dirty entries are written back once their keys and values, with
+	// dirtyEntryCost per entry, pass a quarter of the cache's budget (at
+	// least minDirtyBytes): every checkpoint writes them to its dirty file.
+	dirtyEntryCost = 16
+	minDirtyBytes  = 64 << 10
 )
 
-func newValueCache(budget func() int64) *valueCache {
-	return &valueCache{index: make(map[uint64]int32), budget: budget, wb: grocksdb.NewWriteBatch()}
+// dirtyLimit is the bound of the dirty entries' bytes.
+func (c *valueCache) dirtyLimit() int64 { return max(minDirtyBytes, c.budget()/4) }
+
+func newValueCache(res *SharedResources) *valueCache {
+	c := &valueCache{index: make(map[uint64]int32), wb: grocksdb.NewWriteBatch(), shared: &res.cached}
+	c.budget = func() int64 { return res.cacheBudget(c) }
+	return c
+}
+
+const publishStep = 256 << 10
+
+// account publishes the cache's size after it changed.
+func (c *valueCache) account() {
+	c.usage.Store(c.bytes)
+	if d := c.bytes - c.published; d > publishStep || d < -publishStep {
+		c.shared.Add(d)
+		c.published = c.bytes
+	}
 }
 
 func (e *cacheEntry) size() int64 { return int64(cap(e.key)+cap(e.val)) + entryOverhead }
@@ -124,7 +151,7 @@ func (b *Backend) cachedGet(st *rstate, key []byte, now *int64) ([]byte, bool, e
 		e.present, e.exp = ok, exp
 		e.val = append(e.val[:0], v...)
 		c.bytes += e.size() - before
-		c.usage.Store(c.bytes)
+		c.account()
 	} else {
 		c.hits.Add(1)
 	}
@@ -157,7 +184,12 @@ func (b *Backend) cachedWrite(st *rstate, key []byte, present bool, exp int64, v
 	}
 	c.entries[i].ref = true
 	b.cacheSet(i, present, exp, v)
-	if c.ndirty > maxDirty || c.dirtyBytes > maxDirtyBytes {
+	if b.flight != nil {
+		if err := b.settle(false); err != nil {
+			return err
+		}
+	}
+	if c.dirtyBytes+int64(c.ndirty)*dirtyEntryCost > c.dirtyLimit() {
 		return b.writeBack()
 	}
 	return nil
@@ -168,6 +200,7 @@ func (b *Backend) cacheSet(i int32, present bool, exp int64, v []byte) {
 	c := b.cache
 	e := &c.entries[i]
 	before, oldLen := e.size(), len(e.val)
+	e.changed = e.changed || e.flight
 	e.present, e.exp = present, exp
 	if present {
 		e.val = append(e.val[:0], v...)
@@ -175,7 +208,7 @@ func (b *Backend) cacheSet(i int32, present bool, exp int64, v []byte) {
 		e.val = e.val[:0]
 	}
 	c.bytes += e.size() - before
-	c.usage.Store(c.bytes)
+	c.account()
 	if e.dirty {
 		// Already counted: by its length then, so adjust to its length now.
 		c.dirtyBytes += int64(len(e.val) - oldLen)
@@ -217,7 +250,7 @@ func (b *Backend) cacheInsert(h uint64, st *rstate, key []byte) (int32, error) {
 	e.key = append(e.key[:0], key...)
 	e.val = e.val[:0]
 	c.bytes += e.size()
-	c.usage.Store(c.bytes)
+	c.account()
 	c.index[h] = i
 	return i, nil
 }
@@ -261,7 +294,7 @@ func (b *Backend) evict(victims []int32) error {
 	for _, i := range victims {
 		c.release(i)
 	}
-	c.usage.Store(c.bytes)
+	c.account()
 	return nil
 }
 
@@ -311,6 +344,9 @@ func (b *Backend) writeBack() error {
 // them clean.
 func (b *Backend) writeEntries(among []int32) error {
 	c := b.cache
+	if err := b.settle(true); err != nil {
+		return err
+	}
 	idx := c.batch[:0]
 	for _, i := range among {
 		if e := &c.entries[i]; e.st != nil && e.dirty {
@@ -371,6 +407,8 @@ func (b *Backend) writeEntries(among []int32) error {
 // holds a newer value (restore writes to RocksDB directly).
 func (c *valueCache) forget(st *rstate, key []byte) {
 	h := cacheHash(st, key)
+	// Restore runs before any checkpoint of this backend: nothing is in
+	// flight (entries in flight must not be released).
 	if i := c.lookup(h, st, key); i >= 0 {
 		e := &c.entries[i]
 		if e.dirty {
@@ -379,10 +417,12 @@ func (c *valueCache) forget(st *rstate, key []byte) {
 			c.dirtyBytes -= int64(len(e.key) + len(e.val))
 		}
 		c.release(i)
-		c.usage.Store(c.bytes)
+		c.account()
 	}
 }
 
 func (c *valueCache) close() {
+	c.shared.Add(-c.published)
+	c.published = 0
 	c.wb.Destroy()
 }

@@ -2,11 +2,15 @@ package rocksdb_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/keygroup"
 	"github.com/freshet/freshet/engine/state"
 	"github.com/freshet/freshet/engine/state/rocksdb"
 )
@@ -42,32 +46,46 @@ func counter(t testing.TB, b *rocksdb.Backend, v api.ValueState, key []byte) uin
 	return binary.BigEndian.Uint64(cur)
 }
 
-// Hot keys are read and written in the cache; RocksDB sees them at the
-// checkpoint, which holds the latest values.
-func TestStateCacheWritesHotKeysBackAtCheckpoints(t *testing.T) {
+// Hot keys are read and written in the cache. A checkpoint writes the
+// dirty entries to a file beside RocksDB's instead of writing them to
+// RocksDB; opening the checkpoint (whole or a part of its key groups) and
+// reading it as a native snapshot see the latest values, deletions
+// included, and nothing written after it.
+func TestStateCacheCheckpointsDirtyEntriesBesideRocksDB(t *testing.T) {
 	res := cacheResources(t, 8<<20)
 	b := open(t, res, options(t, all, nil))
 	v, err := b.Value(api.StateDescriptor{Name: "count"})
 	must(t, err)
+	// "gone" reaches RocksDB (a snapshot writes the cache back), then is
+	// cleared: only the dirty file knows it is deleted.
+	b.SetCurrentKey([]byte("gone"))
+	must(t, v.Put([]byte("12345678")))
+	must(t, b.Snapshot(func(*state.Entry) error { return nil }))
+	b.SetCurrentKey([]byte("gone"))
+	must(t, v.Clear())
 	const keys, rounds = 100, 500
 	for r := 0; r < rounds; r++ {
 		for k := 0; k < keys; k++ {
 			increment(t, b, v, []byte(fmt.Sprint("key", k)))
 		}
 	}
-	s := b.Stats()
-	if s.Writes != 0 || s.CacheMisses != keys || s.CacheHits != keys*rounds-keys {
-		t.Fatalf("%d updates of %d keys: %d RocksDB writes, %d cache hits, %d misses; want 0, %d, %d",
-			keys*rounds, keys, s.Writes, s.CacheHits, s.CacheMisses, keys*rounds-keys, keys)
+	before := b.Stats()
+	if before.CacheMisses != keys || before.CacheHits != keys*rounds-keys {
+		t.Fatalf("%d updates of %d keys: %d cache hits, %d misses; want %d, %d",
+			keys*rounds, keys, before.CacheHits, before.CacheMisses, keys*rounds-keys, keys)
 	}
-	cp := filepath.Join(t.TempDir(), "cp")
-	must(t, b.Checkpoint(cp))
-	if s := b.Stats(); s.CacheWrittenBack != keys {
-		t.Fatalf("checkpoint wrote %d cached entries back, want %d", s.CacheWrittenBack, keys)
+	snap, err := b.NativeSnapshot(1, filepath.Join(t.TempDir(), "cp"))
+	must(t, err)
+	if s := b.Stats(); s.CacheWrittenBack != before.CacheWrittenBack || s.Writes != before.Writes {
+		t.Fatalf("checkpoint wrote %d cached entries back in %d writes, want none",
+			s.CacheWrittenBack-before.CacheWrittenBack, s.Writes-before.Writes)
+	}
+	if _, err := os.Stat(filepath.Join(snap.Dir, "FRESHET-DIRTY")); err != nil {
+		t.Fatalf("no dirty-entries file in the checkpoint: %v", err)
 	}
 	// More updates after the checkpoint must not leak into it.
 	increment(t, b, v, []byte("key0"))
-	r := openCheckpoint(t, res, options(t, all, nil), cp)
+	r := openCheckpoint(t, res, options(t, all, nil), snap.Dir)
 	rv, err := r.Value(api.StateDescriptor{Name: "count"})
 	must(t, err)
 	for k := 0; k < keys; k++ {
@@ -75,8 +93,51 @@ func TestStateCacheWritesHotKeysBackAtCheckpoints(t *testing.T) {
 			t.Fatalf("restored key%d = %d, want %d", k, got, rounds)
 		}
 	}
+	r.SetCurrentKey([]byte("gone"))
+	if _, ok, err := rv.Get(); err != nil || ok {
+		t.Fatalf("restored the deleted key: ok=%v err=%v", ok, err)
+	}
 	if got := counter(t, b, v, []byte("key0")); got != rounds+1 {
 		t.Fatalf("key0 = %d after the checkpoint, want %d", got, rounds+1)
+	}
+	// Read as a native snapshot, in two halves of the key groups.
+	halves := []keygroup.Range{{Start: 0, End: maxPar/2 - 1}, {Start: maxPar / 2, End: maxPar - 1}}
+	got := map[string]uint64{}
+	for _, h := range halves {
+		n := 0
+		must(t, state.ReadNative(*snap, options(t, h, nil), func(e *state.Entry) error {
+			if !h.Contains(e.KeyGroup) {
+				t.Fatalf("entry of key group %d read for key groups %v", e.KeyGroup, h)
+			}
+			got[string(e.Key)] = binary.BigEndian.Uint64(e.Value)
+			n++
+			return nil
+		}))
+		if n == 0 {
+			t.Fatalf("no entries in key groups %v", h)
+		}
+		// Opened for a part of the key groups (a rescale), the part's
+		// dirty entries are applied.
+		part := openCheckpoint(t, res, options(t, h, nil), snap.Dir)
+		pv, err := part.Value(api.StateDescriptor{Name: "count"})
+		must(t, err)
+		for k := 0; k < keys; k++ {
+			key := fmt.Sprint("key", k)
+			if !h.Contains(keyGroupOf(key)) {
+				continue
+			}
+			if got := counter(t, part, pv, []byte(key)); got != rounds {
+				t.Fatalf("key groups %v: restored %s = %d, want %d", h, key, got, rounds)
+			}
+		}
+	}
+	if len(got) != keys {
+		t.Fatalf("native snapshot read %d entries, want %d (without the deleted one)", len(got), keys)
+	}
+	for k, n := range got {
+		if n != rounds {
+			t.Fatalf("native snapshot: %s = %d, want %d", k, n, rounds)
+		}
 	}
 }
 
@@ -112,19 +173,27 @@ func TestStateCacheEvictsWithinItsBudget(t *testing.T) {
 	}
 }
 
-// Dirty entries are written back once there are more than 8192,
-// which bounds what a checkpoint's synchronous part writes.
+// Dirty entries are written back once they pass a quarter of the cache's
+// budget (at least 2 MiB), which bounds what a checkpoint's dirty file
+// holds.
 func TestStateCacheBoundsDirtyEntries(t *testing.T) {
-	res := cacheResources(t, 64<<20)
+	res := cacheResources(t, 8<<20)
 	b := open(t, res, options(t, all, nil))
 	v, err := b.Value(api.StateDescriptor{Name: "count"})
 	must(t, err)
-	for k := 0; k < 40000; k++ {
+	const keys = 60000
+	for k := 0; k < keys; k++ {
 		increment(t, b, v, []byte(fmt.Sprint("key", k)))
 	}
-	s := b.Stats()
-	if s.CacheWrittenBack < 32768 || s.CacheWrittenBack > 40000 {
-		t.Fatalf("40000 new keys in a large cache: %d written back, want between 32768 and 40000 (written back every 8192)", s.CacheWrittenBack)
+	if s := b.Stats(); s.CacheWrittenBack == 0 {
+		t.Fatalf("%d new keys: nothing written back", keys)
+	}
+	dir := filepath.Join(t.TempDir(), "cp")
+	must(t, b.Checkpoint(dir))
+	info, err := os.Stat(filepath.Join(dir, "FRESHET-DIRTY"))
+	must(t, err)
+	if info.Size() > 2<<20 { // a quarter of 8 MiB
+		t.Fatalf("dirty-entries file of %d bytes, want at most 2 MiB", info.Size())
 	}
 }
 
@@ -258,5 +327,95 @@ func TestStateCacheFilterAnswersKeysNeverWritten(t *testing.T) {
 		if got := counter(t, r, rv, []byte(fmt.Sprint("key", k))); got != 2 {
 			t.Fatalf("restored key%d = %d, want 2", k, got)
 		}
+	}
+}
+
+func keyGroupOf(key string) int { return keygroup.Of([]byte(key), maxPar) }
+
+// Checkpoints of two subtasks opened as one (a rescale to parallelism 1)
+// apply both dirty-entries files.
+func TestStateCacheDirtyEntriesOfMergedCheckpoints(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	halves := []keygroup.Range{{Start: 0, End: maxPar/2 - 1}, {Start: maxPar / 2, End: maxPar - 1}}
+	var dirs []string
+	want := map[string]uint64{}
+	for _, h := range halves {
+		b := open(t, res, options(t, h, nil))
+		v, err := b.Value(api.StateDescriptor{Name: "count"})
+		must(t, err)
+		for k := 0; k < 200; k++ {
+			key := fmt.Sprint("key", k)
+			if !h.Contains(keyGroupOf(key)) {
+				continue
+			}
+			for range k%3 + 1 {
+				increment(t, b, v, []byte(key))
+			}
+			want[key] = uint64(k%3 + 1)
+		}
+		dir := filepath.Join(t.TempDir(), "cp")
+		must(t, b.Checkpoint(dir))
+		if _, err := os.Stat(filepath.Join(dir, "FRESHET-DIRTY")); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	r := openCheckpoint(t, res, options(t, all, nil), dirs...)
+	v, err := r.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	for key, n := range want {
+		if got := counter(t, r, v, []byte(key)); got != n {
+			t.Fatalf("merged %s = %d, want %d", key, got, n)
+		}
+	}
+}
+
+// A damaged dirty-entries file fails the restore, naming the file.
+func TestStateCacheDamagedDirtyEntries(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	increment(t, b, v, []byte("a"))
+	dir := filepath.Join(t.TempDir(), "cp")
+	must(t, b.Checkpoint(dir))
+	path := filepath.Join(dir, "FRESHET-DIRTY")
+	data, err := os.ReadFile(path)
+	must(t, err)
+	data[len(data)/2] ^= 0xff
+	must(t, os.WriteFile(path, data, 0o644))
+	_, err = rocksdb.OpenCheckpoint(options(t, all, nil), res, dir)
+	if !errors.Is(err, rocksdb.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open with a damaged dirty-entries file: %v, want ErrCorrupt naming %s", err, path)
+	}
+}
+
+// Backends share the state cache's budget: a busy one grows into the room
+// an idle one leaves, and gives it back (down to its equal share) once the
+// other needs it.
+func TestStateCacheBudgetIsShared(t *testing.T) {
+	const budget = 4 << 20
+	res := cacheResources(t, budget)
+	busy := open(t, res, options(t, all, nil))
+	idle := open(t, res, options(t, all, nil))
+	bv, err := busy.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	iv, err := idle.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	increment(t, idle, iv, []byte("only"))
+	fill := func(b *rocksdb.Backend, v api.ValueState, prefix string) {
+		for k := 0; k < 60000; k++ {
+			increment(t, b, v, []byte(fmt.Sprint(prefix, k)))
+		}
+	}
+	fill(busy, bv, "a")
+	if got := busy.Stats().CacheBytes; got < budget*3/4 || got > budget {
+		t.Fatalf("busy cache beside an idle one holds %d bytes, want most of the %d shared", got, budget)
+	}
+	fill(idle, iv, "b")
+	increment(t, busy, bv, []byte("one more")) // the busy one shrinks at its next insertion
+	b, i := busy.Stats().CacheBytes, idle.Stats().CacheBytes
+	if b+i > budget+budget/8 || i < budget/2*3/4 || b < budget/2*3/4 {
+		t.Fatalf("two busy caches hold %d and %d bytes, want about half each of %d", b, i, budget)
 	}
 }

@@ -18,7 +18,9 @@ import (
 
 // Checkpoint writes a consistent, openable copy of the backend into dir,
 // which must not exist, using RocksDB's native checkpoint: memtables are
-// flushed and the SST files are hard-linked (copied across file systems).
+// flushed and the SST files are hard-linked (copied across file systems);
+// the state cache's dirty entries are written to a file beside them
+// (dirty.go), not to RocksDB.
 // SST files are immutable, so a checkpoint shares every unchanged file with
 // the previous one: what an incremental snapshot uploads is the new files.
 func (b *Backend) Checkpoint(dir string) error {
@@ -30,7 +32,7 @@ func (b *Backend) Checkpoint(dir string) error {
 	if err := b.flushRestore(); err != nil {
 		return err
 	}
-	if err := b.writeBack(); err != nil {
+	if err := b.settle(true); err != nil { // the last checkpoint's entries
 		return err
 	}
 	// The list sequence mark is written only when it moved: an unchanged
@@ -51,7 +53,8 @@ func (b *Backend) Checkpoint(dir string) error {
 	if err := cp.CreateCheckpoint(dir, 0); err != nil {
 		return b.errorf("checkpoint to "+dir, err)
 	}
-	return nil
+	// The state cache's dirty entries go beside RocksDB's files (dirty.go).
+	return b.writeDirty(dir)
 }
 
 // OpenCheckpoint opens a backend in opts.Dir from checkpoint directories made
@@ -93,8 +96,16 @@ func OpenCheckpoint(opts state.Options, res *SharedResources, dirs ...string) (*
 		b.Close()
 		return nil, wrap(err)
 	}
+	if err := b.applyDirty(dirs[0]); err != nil {
+		b.Close()
+		return nil, wrap(err)
+	}
 	for _, d := range dirs[1:] {
-		if err := b.importFrom(d); err != nil {
+		err := b.importFrom(d)
+		if err == nil {
+			err = b.applyDirty(d)
+		}
+		if err != nil {
 			b.Close()
 			return nil, fmt.Errorf("opening RocksDB state of operator %q: importing checkpoint %s: %w", opts.Operator, d, err)
 		}

@@ -163,6 +163,10 @@ func ReadNative(snap state.NativeSnapshot, opts state.Options, fn func(e *state.
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	dirty, err := readDirty(snap.Dir)
+	if err != nil {
+		return wrap(err)
+	}
 	now := keyed.Clock(opts)().UnixMilli()
 	start, end := keyGroupBound(opts.KeyGroups.Start), keyGroupBound(opts.KeyGroups.End+1)
 	for _, name := range names {
@@ -170,22 +174,20 @@ func ReadNative(snap state.NativeSnapshot, opts state.Options, fn func(e *state.
 		if !ok {
 			return wrap(fmt.Errorf("%w: state %q has no column family", ErrCorrupt, name))
 		}
-		if err := readRange(db, cf, ro, name, kinds[name], start, end, now, fn); err != nil {
+		if err := readRange(db, cf, ro, name, kinds[name], start, end, now, dirtyOf(dirty, name), fn); err != nil {
 			return wrap(fmt.Errorf("state %q: %w", name, err))
 		}
 	}
 	return nil
 }
 
-func readRange(db *grocksdb.DB, cf *grocksdb.ColumnFamilyHandle, ro *grocksdb.ReadOptions, name string, kind api.StateKind, start, end []byte, now int64, fn func(e *state.Entry) error) error {
+// readRange emits the live entries of cf in [start, end), with the dirty
+// entries over (sorted by key) taking the place of RocksDB's.
+func readRange(db *grocksdb.DB, cf *grocksdb.ColumnFamilyHandle, ro *grocksdb.ReadOptions, name string, kind api.StateKind, start, end []byte, now int64, over []dirtyEntry, fn func(e *state.Entry) error) error {
 	it := db.NewIteratorCF(ro, cf)
 	defer it.Close()
 	e := state.Entry{State: name, Kind: kind}
-	for it.Seek(start); it.Valid(); it.Next() {
-		k, v := it.Key().Data(), it.Value().Data()
-		if bytes.Compare(k, end) >= 0 {
-			break
-		}
+	emit := func(k, v []byte) error {
 		kg, key, ns, uk, err := decodeKey(kind, k)
 		if err != nil {
 			return err
@@ -195,12 +197,42 @@ func readRange(db *grocksdb.DB, cf *grocksdb.ColumnFamilyHandle, ro *grocksdb.Re
 			return err
 		}
 		if keyed.Expired(exp, now) {
-			continue
+			return nil
 		}
 		e.KeyGroup, e.Key, e.Namespace, e.UserKey, e.Value, e.ExpiresAt = kg, key, ns, uk, val, exp
-		if err := fn(&e); err != nil {
+		return fn(&e)
+	}
+	for len(over) > 0 && bytes.Compare(over[0].key, start) < 0 {
+		over = over[1:]
+	}
+	// emitOver emits the dirty entries before k (all of them for nil).
+	emitOver := func(k []byte) error {
+		for ; len(over) > 0 && (k == nil || bytes.Compare(over[0].key, k) < 0); over = over[1:] {
+			if d := over[0]; d.present && bytes.Compare(d.key, end) < 0 {
+				if err := emit(d.key, d.val); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
+		k, v := it.Key().Data(), it.Value().Data()
+		if bytes.Compare(k, end) >= 0 {
+			break
+		}
+		if err := emitOver(k); err != nil {
+			return err
+		}
+		if len(over) > 0 && bytes.Equal(over[0].key, k) {
+			continue // the dirty entry replaces it: emitted (or deleted) next
+		}
+		if err := emit(k, v); err != nil {
 			return err
 		}
 	}
-	return it.Err()
+	if err := it.Err(); err != nil {
+		return err
+	}
+	return emitOver(nil)
 }

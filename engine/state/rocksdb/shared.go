@@ -27,6 +27,7 @@ type SharedResources struct {
 	total    int64
 	closed   bool
 	open     atomic.Int64 // len(backends), read without mu
+	cached   atomic.Int64 // bytes the backends' state caches hold, as they last published
 }
 
 // NewSharedResources validates cfg and allocates the shared block cache.
@@ -81,10 +82,15 @@ func (r *SharedResources) unregister(b *Backend) {
 	r.open.Store(int64(len(r.backends)))
 }
 
-// cacheShare is one backend's share of the state cache budget: an equal
-// part of it for every open backend.
-func (r *SharedResources) cacheShare() int64 {
-	return r.cfg.StateCacheSize / max(1, r.open.Load())
+// cacheBudget is what state cache c may hold: whatever the other caches
+// leave of Config.StateCacheSize, and at least an equal share of it per
+// open backend. A busy operator's cache grows into the room idle ones do
+// not use; when the total is exceeded, each cache shrinks (evicts its own
+// entries) at its next insertion, down to its share.
+func (r *SharedResources) cacheBudget(c *valueCache) int64 {
+	size := r.cfg.StateCacheSize
+	share := size / max(1, r.open.Load())
+	return max(share, size-(r.cached.Load()-c.published))
 }
 
 // report records b's memtable bytes and says whether b should flush: the
