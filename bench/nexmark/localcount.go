@@ -1,6 +1,7 @@
 package nexmark
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -34,7 +35,7 @@ func buildLocalCount(p *params.Params) (registry.Operator, error) {
 		return registry.Operator{}, err
 	}
 	return registry.Operator{New: func() (api.Operator, error) {
-		return &localCount{pane: pane.Milliseconds(), maxKeys: maxKeys, onError: policy, counts: map[paneKey]int64{}, open: math.MaxInt64, wm: api.MinWatermark}, nil
+		return &localCount{pane: pane.Milliseconds(), maxKeys: maxKeys, onError: policy, counts: map[paneKey]int32{}, open: math.MaxInt64, wm: api.MinWatermark}, nil
 	}}, nil
 }
 
@@ -67,8 +68,17 @@ type localCount struct {
 	onError onerror.Policy
 	bad     *onerror.Handler
 	late    api.Counter
-	counts  map[paneKey]int64
-	open    int64 // the earliest last timestamp of a pane held (MaxInt64: none)
+	counts  map[paneKey]int32 // → index in vals
+	vals    []int64
+	free    []int32 // unused indices in vals
+	// The last record's pane and key and its index in vals, which the next
+	// record of the same auction (a hot auction's bids come in runs) adds
+	// to without a map lookup; lastOK is false once that entry is gone.
+	lastPane int64
+	lastKey  []byte
+	lastIdx  int32
+	lastOK   bool
+	open     int64 // the earliest last timestamp of a pane held (MaxInt64: none)
 	wm      int64
 	buf     []byte
 	kbuf    []byte
@@ -100,20 +110,38 @@ func (l *localCount) ProcessBatch(in *api.Batch, out api.Output) error {
 			l.late.Add(1)
 			continue
 		}
-		pk := paneKey{r.Timestamp - floorMod(r.Timestamp, l.pane), ""}
-		// A lookup with string(r.Key) does not allocate; only a new key does.
-		if n, ok := l.counts[paneKey{pk.pane, string(r.Key)}]; ok {
-			l.counts[paneKey{pk.pane, string(r.Key)}] = n + 1
+		pane := r.Timestamp - floorMod(r.Timestamp, l.pane)
+		if l.lastOK && pane == l.lastPane && bytes.Equal(r.Key, l.lastKey) {
+			l.vals[l.lastIdx]++
 			continue
 		}
-		pk.key = string(r.Key)
-		l.counts[pk] = 1
-		l.open = min(l.open, pk.pane+l.pane-1)
+		// A lookup with string(r.Key) does not allocate; only a new key does.
+		idx, ok := l.counts[paneKey{pane, string(r.Key)}]
+		if !ok {
+			idx = l.slot()
+			l.counts[paneKey{pane, string(r.Key)}] = idx
+			l.open = min(l.open, pane+l.pane-1)
+		}
+		l.vals[idx]++
+		l.lastPane, l.lastIdx, l.lastOK = pane, idx, true
+		l.lastKey = append(l.lastKey[:0], r.Key...)
 		if len(l.counts) >= l.maxKeys {
 			l.flush(out)
 		}
 	}
 	return nil
+}
+
+// slot returns an unused index of vals, holding 0.
+func (l *localCount) slot() int32 {
+	if n := len(l.free); n > 0 {
+		i := l.free[n-1]
+		l.free = l.free[:n-1]
+		l.vals[i] = 0
+		return i
+	}
+	l.vals = append(l.vals, 0)
+	return int32(len(l.vals) - 1)
 }
 
 // ProcessWatermark emits the partial counts of the panes wm completes
@@ -126,13 +154,17 @@ func (l *localCount) ProcessWatermark(wm int64, out api.Output) error {
 		return nil // the oldest pane held is still open
 	}
 	l.open = math.MaxInt64
-	for k, n := range l.counts {
+	for k, i := range l.counts {
 		if k.pane+l.pane-1 > wm {
 			l.open = min(l.open, k.pane+l.pane-1)
 			continue
 		}
-		l.emit(k, n, out)
+		l.emit(k, l.vals[i], out)
 		delete(l.counts, k)
+		l.free = append(l.free, i)
+		if i == l.lastIdx {
+			l.lastOK = false
+		}
 	}
 	l.rec = api.Record{}
 	return nil
@@ -141,11 +173,12 @@ func (l *localCount) ProcessWatermark(wm int64, out api.Output) error {
 // flush emits all partial counts (in no particular order: the window
 // downstream sums them).
 func (l *localCount) flush(out api.Output) {
-	for k, n := range l.counts {
-		l.emit(k, n, out)
+	for k, i := range l.counts {
+		l.emit(k, l.vals[i], out)
 	}
 	l.rec = api.Record{}
 	clear(l.counts)
+	l.vals, l.free, l.lastOK = l.vals[:0], l.free[:0], false
 	l.open = math.MaxInt64
 }
 
@@ -161,8 +194,8 @@ func (l *localCount) emit(k paneKey, n int64, out api.Output) {
 // (uvarint), key.
 func (l *localCount) SnapshotState(int64) ([][]byte, error) {
 	entries := make([][]byte, 0, len(l.counts))
-	for k, n := range l.counts {
-		b := binary.AppendUvarint(binary.AppendVarint(nil, k.pane), uint64(n))
+	for k, i := range l.counts {
+		b := binary.AppendUvarint(binary.AppendVarint(nil, k.pane), uint64(l.vals[i]))
 		entries = append(entries, append(b, k.key...))
 	}
 	return entries, nil
@@ -179,7 +212,13 @@ func (l *localCount) RestoreState(entries [][]byte) error {
 		if j <= 0 {
 			return fmt.Errorf("local-count: %w: malformed checkpoint entry", ErrCorruptState)
 		}
-		l.counts[paneKey{pane, string(e[i+j:])}] += int64(n)
+		k := paneKey{pane, string(e[i+j:])}
+		idx, ok := l.counts[k]
+		if !ok {
+			idx = l.slot()
+			l.counts[k] = idx
+		}
+		l.vals[idx] += int64(n)
 		l.open = min(l.open, pane+l.pane-1)
 	}
 	return nil

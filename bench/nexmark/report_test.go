@@ -174,7 +174,7 @@ func FuzzRestoreState(f *testing.F) {
 		if err := w.RestoreState([][]byte{e}); err != nil && !errors.Is(err, ErrCorruptState) {
 			t.Fatalf("window-top: %v is not ErrCorruptState", err)
 		}
-		l := &localCount{counts: map[paneKey]int64{}}
+		l := &localCount{counts: map[paneKey]int32{}}
 		if err := l.RestoreState([][]byte{e}); err != nil && !errors.Is(err, ErrCorruptState) {
 			t.Fatalf("local-count: %v is not ErrCorruptState", err)
 		}

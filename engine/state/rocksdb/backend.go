@@ -327,15 +327,22 @@ func (b *Backend) release(extra map[string]*grocksdb.ColumnFamilyHandle) {
 }
 
 // Close closes the database; its files stay in Options.Dir, which belongs to
-// the caller, with the cached writes written back. Entries restored but not
-// yet written are discarded.
+// the caller. The state cache's dirty entries and entries restored but not
+// yet written are discarded: nothing opens a closed backend's directory
+// again (New refuses a directory holding a database, OpenCheckpoint one
+// that is not empty; state outlives a backend only in checkpoints and
+// snapshots), and writing a finished job's cache back cost a RocksDB write
+// per dirty entry, 6% of Nexmark q5.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil
 	}
-	err := b.writeBack()
+	if b.flight != nil {
+		<-b.flight.done // its goroutine writes to the database
+		b.flight = nil
+	}
 	b.closed = true
 	b.cur.Close()
 	if b.pending != nil {
@@ -344,7 +351,7 @@ func (b *Backend) Close() error {
 	}
 	b.res.unregister(b)
 	b.release(nil)
-	return err
+	return nil
 }
 
 func (b *Backend) errorf(what string, err error) error {

@@ -20,9 +20,9 @@ import (
 //
 // RocksDB always holds every entry that is not dirty in the cache. A
 // checkpoint writes the dirty entries to a file of its own beside RocksDB's
-// files (dirty.go) and keeps them dirty; canonical snapshots and Close
-// write them back first (writeBack). Entries of list and map states are not
-// cached: their scans read RocksDB.
+// files (dirty.go) and writes them back on another goroutine; canonical
+// snapshots write them back first (writeBack); Close discards them.
+// Entries of list and map states are not cached: their scans read RocksDB.
 //
 // Memory: entries are evicted (CLOCK, second chance) to keep the cache
 // within its share of Config.StateCacheSize; dirty entries are written back
@@ -32,6 +32,7 @@ type valueCache struct {
 	entries []cacheEntry
 	index   map[uint64]int32 // hash of (state, key) → entry
 	free    []int32
+	last    int32 // the entry lookup found last (may be stale: check it)
 	hand    int
 	bytes   int64 // accounted size of the live entries
 	budget  func() int64
@@ -86,7 +87,7 @@ const (
 func (c *valueCache) dirtyLimit() int64 { return max(minDirtyBytes, c.budget()/4) }
 
 func newValueCache(res *SharedResources) *valueCache {
-	c := &valueCache{index: make(map[uint64]int32), wb: grocksdb.NewWriteBatch(), shared: &res.cached}
+	c := &valueCache{index: make(map[uint64]int32), last: -1, wb: grocksdb.NewWriteBatch(), shared: &res.cached}
 	c.budget = func() int64 { return res.cacheBudget(c) }
 	return c
 }
@@ -114,8 +115,14 @@ func cacheable(k api.StateKind) bool {
 	return k == api.ValueStateKind || k == api.ReducingStateKind || k == api.AggregatingStateKind
 }
 
-// lookup returns the entry of (st, key), or -1.
+// lookup returns the entry of (st, key), or -1. The entry found last is
+// checked first: an operator reads a key and then writes it.
 func (c *valueCache) lookup(h uint64, st *rstate, key []byte) int32 {
+	if i := c.last; i >= 0 && int(i) < len(c.entries) {
+		if e := &c.entries[i]; e.hash == h && e.st == st && bytes.Equal(e.key, key) {
+			return i
+		}
+	}
 	i, ok := c.index[h]
 	if !ok {
 		return -1
@@ -124,6 +131,7 @@ func (c *valueCache) lookup(h uint64, st *rstate, key []byte) int32 {
 	if e.st != st || !bytes.Equal(e.key, key) {
 		return -1
 	}
+	c.last = i
 	return i
 }
 
@@ -252,6 +260,7 @@ func (b *Backend) cacheInsert(h uint64, st *rstate, key []byte) (int32, error) {
 	c.bytes += e.size()
 	c.account()
 	c.index[h] = i
+	c.last = i
 	return i, nil
 }
 
