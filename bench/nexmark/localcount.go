@@ -79,10 +79,10 @@ type localCount struct {
 	lastIdx  int32
 	lastOK   bool
 	open     int64 // the earliest last timestamp of a pane held (MaxInt64: none)
-	wm      int64
-	buf     []byte
-	kbuf    []byte
-	rec     api.Record
+	wm       int64
+	buf      []byte
+	kbuf     []byte
+	rec      api.Record
 }
 
 func (l *localCount) Open(ctx api.Context) error {
