@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/connectors/conntest"
 	"github.com/freshet/freshet/engine/connectors/nexmark"
 	"github.com/freshet/freshet/engine/onerror"
 	"github.com/freshet/freshet/engine/params"
@@ -430,4 +431,71 @@ func TestClosingPrice(t *testing.T) {
 	if err != nil || st[0] || st[1] {
 		t.Fatalf("state left after every auction closed: %v %v", st, err)
 	}
+}
+
+// nexmark-rows emits what the nexmark source with format binary followed
+// by nexmark-view emits: the same rows, keys and timestamps, stamps for
+// the probe, and the events it generated counted.
+func TestRowsSourceIsTheViewPushedIntoTheSource(t *testing.T) {
+	const n = 500
+	for _, fields := range []map[string]any{
+		{"view": "bid", "columns": []any{"auction"}, "key": "auction"},
+		{"view": "bid", "columns": []any{"auction", "price"}, "format": "binary"},
+		{"view": "auction", "columns": []any{"type", "id", "itemName", "seller"}, "key": "seller", "format": "csv"},
+		{"view": "person"},
+	} {
+		t.Run(fmt.Sprint(fields), func(t *testing.T) {
+			probe := NewProbe(LatencyStamped, 7, 0)
+			h := harness(t, "nexmark-view", fields, false, nil)
+			if err := h.Process(events(t, n)...); err != nil {
+				t.Fatal(err)
+			}
+			want := emitted(h)
+
+			src := map[string]any{"events": n, "seed": 3}
+			for k, v := range fields {
+				src[k] = v
+			}
+			build, err := testRegistry(probe).Source("nexmark-rows", params.FromMap("sources[0]", src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := conntest.NewContext("events", 0, 1)
+			out, _, err := conntest.RunSource(ctx, s, 64, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			stamped := 0
+			for i := range out.Batch.Records {
+				r := &out.Batch.Records[i]
+				got = append(got, fmt.Sprintf("%s|%s|%d", r.Key, r.Value, r.Timestamp))
+				if _, ok := stampOf(r); ok {
+					stamped++
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("nexmark-rows emitted %d rows, the view %d; first difference:\n%s", len(got), len(want), firstDiff(got, want))
+			}
+			if stamped != len(got)/7 {
+				t.Fatalf("%d of %d rows stamped, want every 7th", stamped, len(got))
+			}
+			if c := ctx.CounterValue(nexmark.EventsCounter); c != n {
+				t.Fatalf("%s = %d, want %d", nexmark.EventsCounter, c, n)
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("got  %q\nwant %q", a[i], b[i])
+		}
+	}
+	return "one is a prefix of the other"
 }

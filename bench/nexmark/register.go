@@ -16,5 +16,6 @@ func Register(r *registry.Registry, probe *Probe) {
 	r.AddOperator("local-count", "counts records per key and event-time pane in memory and emits the partial counts at each watermark (the local half of a two-phase count)", buildLocalCount)
 	r.AddOperator("closing-price", "keyed: Nexmark q4's highest bid within each auction's lifetime, emitted when the auction expires", buildClosingPrice)
 	r.AddOperator("new-users", "keyed: Nexmark q8's window join of persons and the auctions they opened", buildNewUsers)
+	r.AddSource("nexmark-rows", "the nexmark source with a nexmark-view pushed into it: one view's rows (view, columns, key, format), never the whole events", buildRows(probe))
 	r.AddSink("nexmark-probe", "counts results and samples their latency for a Nexmark run", buildProbeSink(probe))
 }

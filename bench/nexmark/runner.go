@@ -303,9 +303,7 @@ func RunQuery(ctx context.Context, cfg Config, q Query) (Result, error) {
 		return Result{}, fmt.Errorf("query %s: %w", q.Name, err)
 	}
 	for _, v := range res.Status.Vertices {
-		if v.Source && len(v.Operators) > 0 {
-			r.Events += v.Operators[0].RecordsOut
-		}
+		r.Events += sourceEvents(v)
 	}
 	r.Results = probe.Results()
 	r.P50, r.P99, r.LatencySamples = probe.Latency()
@@ -361,9 +359,7 @@ func startWatch(c *stream.JobClient, name string, cfg Config) *watch {
 			}
 			var done int64
 			for _, v := range st.Vertices {
-				if v.Source && len(v.Operators) > 0 {
-					done += v.Operators[0].RecordsOut // the source's, not its chain's
-				}
+				done += sourceEvents(v)
 			}
 			cfg.Progress(Progress{Query: name, Phase: "freshet", Done: done, Total: cfg.Events, Elapsed: time.Since(start)})
 		}
@@ -412,4 +408,18 @@ func RunLimit(ctx context.Context, cfg Config, q Query) (LimitResult, error) {
 		cfg.Progress(Progress{Query: q.Name, Phase: "limit", Done: l.Events, Total: cfg.Events, Elapsed: l.Wall})
 	}
 	return l, nil
+}
+
+// sourceEvents is the number of events a source vertex generated: its
+// records out (the source's, not its chain's), or for a source with a view
+// pushed into it (nexmark-rows), which emits only its view's rows, the
+// events counted by nexmark.EventsCounter.
+func sourceEvents(v cluster.VertexStatus) int64 {
+	if !v.Source || len(v.Operators) == 0 {
+		return 0
+	}
+	if n, ok := v.Operators[0].Counters[nexmark.EventsCounter]; ok {
+		return n
+	}
+	return v.Operators[0].RecordsOut
 }

@@ -61,9 +61,12 @@ func readConfig(p *params.Params, cfg *stream.Config) error {
 		cp.Dir = c.String("dir", cp.Dir)
 		cfg.Checkpoint = cp
 	}
-	switch p.Enum("state-backend", "heap", "heap", "rocksdb") {
-	case "rocksdb":
-		rc := rocksdb.Defaults()
+	backend := p.Enum("state-backend", "heap", "heap", "rocksdb")
+	// The rocksdb section is read (and checked) with either backend, so
+	// that one job file runs on both (--set config.state-backend=heap);
+	// only the RocksDB backend uses it.
+	rc := rocksdb.Defaults()
+	if backend == "rocksdb" || p.Has("rocksdb") {
 		r := p.Sub("rocksdb")
 		rc.WriteBufferSize = r.Size("write-buffer-size", rc.WriteBufferSize)
 		rc.MaxBackgroundJobs = int(r.IntRange("max-background-jobs", int64(rc.MaxBackgroundJobs), 1, 256))
@@ -74,11 +77,9 @@ func readConfig(p *params.Params, cfg *stream.Config) error {
 		rc.StateCacheSize = r.Size("state-cache-size", rc.StateCacheSize)
 		if err := rc.Validate(); err != nil {
 			r.Errorf("", "%v", err)
-			break
 		}
-		if p.Err() != nil {
-			break
-		}
+	}
+	if backend == "rocksdb" && p.Err() == nil {
 		res, err := rocksdb.NewSharedResources(rc)
 		if err != nil {
 			return fmt.Errorf("config.rocksdb: %w", err)

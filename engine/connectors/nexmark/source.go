@@ -20,6 +20,34 @@ func Register(r *registry.Registry) {
 
 // Build validates a nexmark source's params.
 func Build(p *params.Params) (func() (api.Source, error), error) {
+	binary := p.Enum("format", "json", "json", "binary") == "binary"
+	return build(p, nil, binary)
+}
+
+// EventsCounter counts the events a source with an Encoder generated
+// (its records out count only what the encoder emitted).
+const EventsCounter = "numEventsGenerated"
+
+// An Encoder turns the source's events into records, in place of its JSON
+// and binary formats: a projection pushed into the source (BuildWith), so
+// that an event is never encoded whole and decoded again. One per subtask.
+type Encoder interface {
+	Open(ctx api.Context) error
+	// Encode emits the records of ev, if any.
+	Encode(ev *Event, out api.SourceContext)
+	// Polled is called after each Poll that emitted events.
+	Polled()
+}
+
+// BuildWith validates a nexmark source's params but format, which the
+// caller reads with its own, and encodes events with newEncoder's.
+func BuildWith(p *params.Params, newEncoder func() Encoder) (func() (api.Source, error), error) {
+	return build(p, newEncoder, false)
+}
+
+// build reads the params; events are encoded by newEncoder's encoders, or
+// (newEncoder nil) in JSON or binary.
+func build(p *params.Params, newEncoder func() Encoder, binary bool) (func() (api.Source, error), error) {
 	cfg := DefaultConfig()
 	cfg.Seed = uint64(p.Int("seed", 0))
 	cfg.Events = p.IntRange("events", 0, 1, math.MaxInt64)
@@ -43,7 +71,6 @@ func Build(p *params.Params) (func() (api.Source, error), error) {
 	cfg.AvgPersonSize = int(p.IntRange("avg-person-size", int64(cfg.AvgPersonSize), 1, 1<<20))
 	cfg.AvgAuctionSize = int(p.IntRange("avg-auction-size", int64(cfg.AvgAuctionSize), 1, 1<<20))
 	cfg.AvgBidSize = int(p.IntRange("avg-bid-size", int64(cfg.AvgBidSize), 1, 1<<20))
-	binary := p.Enum("format", "json", "json", "binary") == "binary"
 	rate := p.Float("rows-per-second", 0)
 	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
 		p.Errorf("rows-per-second", "must be a positive number (or absent for no limit), got %v", rate)
@@ -57,7 +84,11 @@ func Build(p *params.Params) (func() (api.Source, error), error) {
 		return nil, &params.Error{Pos: p.Pos(), Field: p.Path(), Msg: err.Error()}
 	}
 	return func() (api.Source, error) {
-		return &Source{gen: gen, binary: binary, rate: rate}, nil
+		s := &Source{gen: gen, binary: binary, rate: rate}
+		if newEncoder != nil {
+			s.enc = newEncoder()
+		}
+		return s, nil
 	}, nil
 }
 
@@ -86,6 +117,8 @@ func startTime(p *params.Params) int64 {
 type Source struct {
 	gen    *Generator // the whole stream; shared, read only
 	binary bool
+	enc    Encoder // nil: JSON or binary events
+	events api.Counter
 	rate   float64
 
 	shard *Generator
@@ -117,6 +150,10 @@ func (s *Source) Open(ctx api.Context) error {
 	}
 	s.idle = make(chan struct{})
 	s.buf = make([]byte, 0, 1024)
+	if s.enc != nil {
+		s.events = ctx.Counter(EventsCounter)
+		return s.enc.Open(ctx)
+	}
 	return nil
 }
 
@@ -150,9 +187,15 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 			return api.NothingAvailable, nil
 		}
 	}
+	generated := 0
 	for range n {
 		if !s.shard.Next(&s.ev) {
 			break
+		}
+		generated++
+		if s.enc != nil {
+			s.enc.Encode(&s.ev, out)
+			continue
 		}
 		if s.binary {
 			s.buf = AppendBinary(s.buf[:0], &s.ev)
@@ -160,6 +203,10 @@ func (s *Source) Poll(out api.SourceContext) (api.SourceStatus, error) {
 			s.buf = AppendJSON(s.buf[:0], &s.ev)
 		}
 		out.CollectWithTimestamp(nil, s.buf, s.ev.Timestamp())
+	}
+	if s.enc != nil {
+		s.events.Add(int64(generated))
+		s.enc.Polled()
 	}
 	if len(s.more) > 0 { // take turns between owned shares
 		s.more = append(s.more, s.shard)
