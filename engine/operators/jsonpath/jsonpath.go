@@ -185,6 +185,16 @@ func (k Kind) String() string {
 // contents between the quotes, still escaped) and its kind; Missing when the
 // path is absent or doc is not JSON there.
 func (p Path) Get(doc []byte) ([]byte, Kind) {
+	if len(p.keys) == 1 && !strings.HasPrefix(p.keys[0], "[") {
+		if v, k, ok := getMember(doc, p.keys[0]); ok {
+			return v, k
+		}
+	}
+	return p.get(doc)
+}
+
+// get is Get through jsonparser.
+func (p Path) get(doc []byte) ([]byte, Kind) {
 	v, t, _, err := jsonparser.Get(doc, p.keys...)
 	if err != nil {
 		return nil, Missing
@@ -204,6 +214,145 @@ func (p Path) Get(doc []byte) ([]byte, Kind) {
 		return v, Array
 	}
 	return nil, Missing
+}
+
+// getMember looks key up among the members of the object doc: a path of
+// one object key, the most common (a record's field), found by a plain
+// scan of the members instead of jsonparser's general path search, which
+// costs about twice as much. Like jsonparser it takes the first member of
+// that name. It gives up (ok false), leaving the lookup to jsonparser, on
+// anything it does not expect: a document that is not an object, a key
+// with an escape, a value that is not well formed.
+func getMember(doc []byte, key string) (v []byte, k Kind, ok bool) {
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return nil, Missing, false
+	}
+	i++
+	for {
+		i = skipSpace(doc, i)
+		if i >= len(doc) {
+			return nil, Missing, false
+		}
+		if doc[i] == '}' {
+			return nil, Missing, true
+		}
+		if doc[i] != '"' {
+			return nil, Missing, false
+		}
+		j := i + 1
+		for j < len(doc) && doc[j] != '"' {
+			if doc[j] == '\\' {
+				return nil, Missing, false
+			}
+			j++
+		}
+		if j >= len(doc) {
+			return nil, Missing, false
+		}
+		name := doc[i+1 : j]
+		if i = skipSpace(doc, j+1); i >= len(doc) || doc[i] != ':' {
+			return nil, Missing, false
+		}
+		if i = skipSpace(doc, i+1); i >= len(doc) {
+			return nil, Missing, false
+		}
+		end, kind := skipValue(doc, i)
+		if kind == Missing {
+			return nil, Missing, false
+		}
+		if string(name) == key {
+			if kind == String {
+				return doc[i+1 : end-1], String, true
+			}
+			return doc[i:end], kind, true
+		}
+		if i = skipSpace(doc, end); i >= len(doc) {
+			return nil, Missing, false
+		}
+		switch doc[i] {
+		case ',':
+			i++
+		case '}':
+			return nil, Missing, true
+		default:
+			return nil, Missing, false
+		}
+	}
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the value at doc[i] and its kind; Missing
+// when it is not one getMember is sure of.
+func skipValue(doc []byte, i int) (int, Kind) {
+	switch c := doc[i]; {
+	case c == '"':
+		for j := i + 1; j < len(doc); j++ {
+			switch doc[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, String
+			}
+		}
+	case c == '{' || c == '[':
+		var open [32]byte // the brackets open, innermost last
+		depth := 0
+		for j := i; j < len(doc); j++ {
+			switch b := doc[j]; b {
+			case '"':
+				end, k := skipValue(doc, j)
+				if k == Missing {
+					return 0, Missing
+				}
+				j = end - 1
+			case '{', '[':
+				if depth == len(open) {
+					return 0, Missing
+				}
+				open[depth] = b
+				depth++
+			case '}', ']':
+				if depth--; open[depth] != b-2 { // '{'+2 == '}', '['+2 == ']'
+					return 0, Missing
+				}
+				if depth == 0 {
+					if c == '{' {
+						return j + 1, Object
+					}
+					return j + 1, Array
+				}
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		j := i + 1
+		for j < len(doc) && (doc[j] >= '0' && doc[j] <= '9' || doc[j] == '.' || doc[j] == 'e' || doc[j] == 'E' || doc[j] == '+' || doc[j] == '-') {
+			j++
+		}
+		if j == len(doc) || isDelim(doc[j]) {
+			return j, Number
+		}
+	default:
+		for _, lit := range [...]struct {
+			text string
+			kind Kind
+		}{{"true", Bool}, {"false", Bool}, {"null", Null}} {
+			if n := len(lit.text); len(doc)-i >= n && string(doc[i:i+n]) == lit.text && (len(doc) == i+n || isDelim(doc[i+n])) {
+				return i + n, lit.kind
+			}
+		}
+	}
+	return 0, Missing
+}
+
+func isDelim(c byte) bool {
+	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\r' || c == '\t'
 }
 
 // AppendText appends v as text: a string unescaped, any other kind as its

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -184,12 +185,17 @@ func TestGetAllocs(t *testing.T) {
 func FuzzGet(f *testing.F) {
 	f.Add([]byte(`{"a": {"b": [1, "x\u00e9"]}}`), "a.b[1]")
 	f.Add([]byte(`[{"a": 1}]`), "[0].a")
+	f.Add([]byte(`{"key":"7","start":0,"end":10,"sum":3}`), "sum")
+	f.Add([]byte(`{"a":{"sum":1},"sum":[2,"]"]}`), "sum")
 	f.Fuzz(func(t *testing.T, doc []byte, path string) {
 		p, err := Parse(path)
 		if err != nil {
 			return
 		}
 		v, k := p.Get(doc)
+		if wv, wk := p.get(doc); k != wk || string(v) != string(wv) {
+			t.Fatalf("Get(%q, %q) = %q %v, jsonparser %q %v", doc, path, v, k, wv, wk)
+		}
 		_, _ = AppendText(nil, v, k)
 		_ = AppendJSON(nil, v, k)
 		_, _ = ParseNum(v)
@@ -226,5 +232,67 @@ func TestNumCompare(t *testing.T) {
 		if got := tt.a.Compare(tt.b); got != tt.want {
 			t.Errorf("%+v.Compare(%+v) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// The scan for a one-key path answers as jsonparser does, on records and
+// on damaged copies of them.
+func TestGetMemberMatchesJSONParser(t *testing.T) {
+	docs := []string{
+		`{"key":"7","start":0,"end":10,"sum":3}`,
+		`{"a": {"sum": 1}, "sum": [2, "]", {"x": "}"}], "b": null}`,
+		` { "sum" : -1.5e+3 , "sum": 2 } `,
+		`{"x":"a\"b","sum":"q\u00e9"}`,
+		`{"s\u0075m":1,"sum":2}`,
+		`{"sum":true}`, `{"sum":falsey}`, `{"sum":nul}`, `{"sum":12x}`, `{"sum":}`,
+		`{"a":1 "sum":2}`, `{"sum":1`, `{"sum"`, `{`, `[]`, `"sum"`, `{}`, `{"a":[1,{"b":"]}"}],"sum":{"c":[]}}`,
+		`{"a":"\\","sum":1}`, `{"a":'x',"sum":1}`, `{"sum":-}`, `{"sum":01}`,
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, d := range append([]string(nil), docs...) {
+		for range 2000 {
+			b := []byte(d)
+			switch op := rnd.IntN(3); {
+			case op == 0 && len(b) > 0:
+				b = append(b[:rnd.IntN(len(b))], b[rnd.IntN(len(b)):]...)
+			case op == 1 && len(b) > 0:
+				const chars = "{}[]\",:\\ a1-etnul"
+				b[rnd.IntN(len(b))] = chars[rnd.IntN(len(chars))]
+			default:
+				i := rnd.IntN(len(b) + 1)
+				const chars = "{}[]\",: 1"
+				b = append(b[:i], append([]byte{chars[rnd.IntN(len(chars))]}, b[i:]...)...)
+			}
+			docs = append(docs, string(b))
+		}
+	}
+	for _, key := range []string{"sum", "a", "x"} {
+		p := MustParse(key)
+		for _, d := range docs {
+			v, k := p.Get([]byte(d))
+			if wv, wk := p.get([]byte(d)); k != wk || string(v) != string(wv) {
+				t.Fatalf("Get(%q, %q) = %q %v, jsonparser %q %v", d, key, v, k, wv, wk)
+			}
+		}
+	}
+}
+
+// BenchmarkGetMember looks up the last field of a window result row, by
+// the member scan and (baseline) through jsonparser.
+func BenchmarkGetMember(b *testing.B) {
+	doc := []byte(`{"key":"1000123","start":1700000000000,"end":1700000010000,"sum":42}`)
+	p := MustParse("sum")
+	for _, bc := range []struct {
+		name string
+		get  func([]byte) ([]byte, Kind)
+	}{{"scan", p.Get}, {"jsonparser", p.get}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, k := bc.get(doc); k != Number {
+					b.Fatal(k)
+				}
+			}
+		})
 	}
 }
