@@ -237,10 +237,9 @@ func TestIncrementalCheckpointsUploadWhatChanged(t *testing.T) {
 	const keys, valueBytes = 8000, 1000
 	// A state cache much smaller than the state: what a checkpoint writes is
 	// then mostly RocksDB's new files. (A checkpoint also writes the
-	// cache's dirty entries, up to a quarter of it, in a file of its own,
-	// which the next checkpoint's files hold again once written back.)
+	// cache's dirty entries, at most a quarter of it, in a file of its own.)
 	cfg := rocksdb.Defaults()
-	cfg.StateCacheSize = 1 << 20
+	cfg.StateCacheSize = 256 << 10
 	res, err := rocksdb.NewSharedResources(cfg)
 	if err != nil {
 		t.Fatal(err)

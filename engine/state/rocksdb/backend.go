@@ -73,7 +73,6 @@ type Backend struct {
 	pending  *grocksdb.WriteBatch // restored entries not yet written
 	writes   uint64
 	cache    *valueCache // nil when Config.StateCacheSize is 0
-	flight   *flight     // a checkpoint's dirty entries being written back
 	memo     scanMemo    // the last list iteration (Clear after Iter)
 	nextID   uint32      // id of the next state (cache keys)
 
@@ -338,10 +337,6 @@ func (b *Backend) Close() error {
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil
-	}
-	if b.flight != nil {
-		<-b.flight.done // its goroutine writes to the database
-		b.flight = nil
 	}
 	b.closed = true
 	b.cur.Close()

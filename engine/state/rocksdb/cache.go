@@ -20,8 +20,8 @@ import (
 //
 // RocksDB always holds every entry that is not dirty in the cache. A
 // checkpoint writes the dirty entries to a file of its own beside RocksDB's
-// files (dirty.go) and writes them back on another goroutine; canonical
-// snapshots write them back first (writeBack); Close discards them.
+// files (dirty.go) and keeps them dirty; canonical snapshots write them
+// back first (writeBack); Close discards them.
 // Entries of list and map states are not cached: their scans read RocksDB.
 //
 // Memory: entries are evicted (CLOCK, second chance) to keep the cache
@@ -68,8 +68,6 @@ type cacheEntry struct {
 	ref     bool // used since the clock hand last passed
 	inDirty bool // listed in valueCache.dirty
 	victim  bool // chosen by makeRoom
-	flight  bool // in the flight writing a checkpoint's entries back
-	changed bool // changed while in flight
 }
 
 const (
@@ -192,11 +190,6 @@ func (b *Backend) cachedWrite(st *rstate, key []byte, present bool, exp int64, v
 	}
 	c.entries[i].ref = true
 	b.cacheSet(i, present, exp, v)
-	if b.flight != nil {
-		if err := b.settle(false); err != nil {
-			return err
-		}
-	}
 	if c.dirtyBytes+int64(c.ndirty)*dirtyEntryCost > c.dirtyLimit() {
 		return b.writeBack()
 	}
@@ -208,7 +201,6 @@ func (b *Backend) cacheSet(i int32, present bool, exp int64, v []byte) {
 	c := b.cache
 	e := &c.entries[i]
 	before, oldLen := e.size(), len(e.val)
-	e.changed = e.changed || e.flight
 	e.present, e.exp = present, exp
 	if present {
 		e.val = append(e.val[:0], v...)
@@ -353,9 +345,6 @@ func (b *Backend) writeBack() error {
 // them clean.
 func (b *Backend) writeEntries(among []int32) error {
 	c := b.cache
-	if err := b.settle(true); err != nil {
-		return err
-	}
 	idx := c.batch[:0]
 	for _, i := range among {
 		if e := &c.entries[i]; e.st != nil && e.dirty {
@@ -416,8 +405,6 @@ func (b *Backend) writeEntries(among []int32) error {
 // holds a newer value (restore writes to RocksDB directly).
 func (c *valueCache) forget(st *rstate, key []byte) {
 	h := cacheHash(st, key)
-	// Restore runs before any checkpoint of this backend: nothing is in
-	// flight (entries in flight must not be released).
 	if i := c.lookup(h, st, key); i >= 0 {
 		e := &c.entries[i]
 		if e.dirty {

@@ -32,9 +32,6 @@ func (b *Backend) Checkpoint(dir string) error {
 	if err := b.flushRestore(); err != nil {
 		return err
 	}
-	if err := b.settle(true); err != nil { // the last checkpoint's entries
-		return err
-	}
 	// The list sequence mark is written only when it moved: an unchanged
 	// metadata column family has nothing to flush, which keeps the
 	// checkpoint's synchronous part to the states' flushes.
