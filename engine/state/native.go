@@ -130,3 +130,13 @@ func ReadNative(snap NativeSnapshot, opts Options, fn func(e *Entry) error) erro
 	}
 	return read(snap, opts, fn)
 }
+
+// An IdleWorker is a backend with work it can do while its task waits for
+// input: the RocksDB backend writes its state cache's dirty entries back,
+// so that later checkpoints need not carry them. Once a task has had no
+// input for a while (100 ms), it calls IdleWork instead of blocking; each
+// call does a little (a millisecond or so) and says whether work is left.
+type IdleWorker interface {
+	HasIdleWork() bool
+	IdleWork() (more bool, err error)
+}

@@ -142,6 +142,7 @@ type Task struct {
 
 	// Time accounting, in nanoseconds.
 	idle, backPressured atomic.Int64
+	quietSince          time.Time // since when the task has found no input (zero: it has)
 	started             atomic.Int64
 }
 
@@ -443,12 +444,22 @@ func (t *Task) runSource() error {
 			return t.finish()
 		case api.MoreAvailable:
 			backoff = time.Millisecond
+			t.quietSince = time.Time{}
 			if err := t.maybeFlush(); err != nil {
 				return err
 			}
 		case api.NothingAvailable:
 			if err := t.flushAll(); err != nil {
 				return err
+			}
+			if more, err := t.idleWork(); err != nil || more {
+				if err != nil {
+					return err
+				}
+				continue // poll again before more idle work
+			}
+			if t.quietSince.IsZero() {
+				t.quietSince = time.Now()
 			}
 			timer.Reset(t.untilDeadline(backoff))
 			start := time.Now()
@@ -480,6 +491,8 @@ func (t *Task) runGate() error {
 	head := t.nodes[0]
 	flushTimer := time.NewTimer(time.Hour)
 	defer flushTimer.Stop()
+	idleTimer := time.NewTimer(time.Hour)
+	defer idleTimer.Stop()
 	for {
 		if err := t.drainMailbox(); err != nil {
 			return err
@@ -492,13 +505,30 @@ func (t *Task) runGate() error {
 			if err := t.flushAll(); err != nil {
 				return err
 			}
+			if more, err := t.idleWork(); err != nil || more {
+				if err != nil {
+					return err
+				}
+				continue // look at the input again before more idle work
+			}
 			var deadline <-chan time.Time
 			if !t.deadline.IsZero() {
 				flushTimer.Reset(t.untilDeadline(time.Hour))
 				deadline = flushTimer.C
 			}
+			// Idle work starts once the task has been quiet for idleAfter.
+			var quiet <-chan time.Time
+			if t.quietSince.IsZero() {
+				t.quietSince = time.Now()
+			}
+			if t.hasIdleWork() {
+				idleTimer.Reset(max(0, idleAfter-time.Since(t.quietSince)))
+				quiet = idleTimer.C
+			}
 			start := time.Now()
 			select {
+			case <-quiet:
+				quiet = nil
 			case <-deadline:
 			case <-t.gate.Notify():
 			case fn := <-t.mailbox:
@@ -518,8 +548,15 @@ func (t *Task) runGate() error {
 				default:
 				}
 			}
+			if quiet != nil && !idleTimer.Stop() {
+				select {
+				case <-idleTimer.C:
+				default:
+				}
+			}
 			continue
 		}
+		t.quietSince = time.Time{}
 		switch buf.Kind {
 		case network.Data:
 			err := t.readers[ch].Read(buf.Bytes(), t.inBatch)
@@ -766,6 +803,46 @@ func (t *Task) maybeFlush() error {
 		return nil
 	}
 	return t.flushAll()
+}
+
+// idleAfter is how long a task waits for input before its state backends
+// do their idle work: a pipeline's tasks wait for input for moments all the
+// time, and that work (RocksDB writes) is only worth its CPU when the job
+// has gone quiet.
+const idleAfter = 100 * time.Millisecond
+
+// idleWork gives the first operator whose state backend has work to do
+// while the task waits (state.IdleWorker) one slice of it, once the task
+// has been quiet for idleAfter, and says whether the task should look at
+// its input and come back for more rather than block.
+func (t *Task) idleWork() (bool, error) {
+	if t.quietSince.IsZero() || time.Since(t.quietSince) < idleAfter {
+		return false, nil
+	}
+	for _, n := range t.nodes {
+		w, ok := n.backend.(state.IdleWorker)
+		if !ok {
+			continue
+		}
+		more, err := w.IdleWork()
+		if err != nil {
+			return false, n.fail("writing state back while idle", err)
+		}
+		if more {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// hasIdleWork says whether a state backend of the task has idle work.
+func (t *Task) hasIdleWork() bool {
+	for _, n := range t.nodes {
+		if w, ok := n.backend.(state.IdleWorker); ok && w.HasIdleWork() {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Task) flushAll() error {

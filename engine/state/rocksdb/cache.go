@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/freshet/freshet/engine/api"
+	"github.com/freshet/freshet/engine/state"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/linxGnu/grocksdb"
@@ -338,6 +339,41 @@ func (b *Backend) writeBack() error {
 	}
 	c.dirty = list[:0]
 	return nil
+}
+
+// idleChunk is how many dirty entries IdleWork writes back per call: about
+// a millisecond of RocksDB writes here.
+const idleChunk = 512
+
+var _ state.IdleWorker = (*Backend)(nil)
+
+// HasIdleWork implements state.IdleWorker: some cached entries are dirty.
+func (b *Backend) HasIdleWork() bool {
+	return b.cache != nil && !b.closed && b.cache.ndirty > 0 && len(b.cache.dirty) > 0
+}
+
+// IdleWork implements state.IdleWorker: it writes up to idleChunk of the
+// cache's dirty entries back to RocksDB, so that a job that goes quiet
+// stops carrying them in every checkpoint's dirty-entries file.
+func (b *Backend) IdleWork() (bool, error) {
+	c := b.cache
+	if c == nil || b.closed || c.ndirty == 0 || len(c.dirty) == 0 {
+		return false, nil
+	}
+	n := min(idleChunk, len(c.dirty))
+	chunk := c.dirty[len(c.dirty)-n:]
+	c.dirty = c.dirty[:len(c.dirty)-n]
+	for _, i := range chunk {
+		c.entries[i].inDirty = false
+	}
+	if err := b.writeEntries(chunk); err != nil {
+		for _, i := range chunk { // still dirty: listed again
+			c.entries[i].inDirty = true
+		}
+		c.dirty = append(c.dirty, chunk...)
+		return false, err
+	}
+	return c.ndirty > 0, nil
 }
 
 // writeEntries writes the dirty entries among idx to RocksDB in one batch,

@@ -419,3 +419,41 @@ func TestStateCacheBudgetIsShared(t *testing.T) {
 		t.Fatalf("two busy caches hold %d and %d bytes, want about half each of %d", b, i, budget)
 	}
 }
+
+// IdleWork writes the dirty entries back a slice at a time until none is
+// left; the next checkpoint then carries no dirty-entries file.
+func TestStateCacheIdleWorkWritesDirtyEntriesBack(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	const keys = 2000
+	for k := 0; k < keys; k++ {
+		increment(t, b, v, []byte(fmt.Sprint("key", k)))
+	}
+	calls := 0
+	for more := true; more; calls++ {
+		if more, err = b.IdleWork(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != keys/512+1 || b.Stats().CacheWrittenBack != keys {
+		t.Fatalf("%d dirty entries: %d calls, %d written back; want %d calls writing every entry", keys, calls, b.Stats().CacheWrittenBack, keys/512+1)
+	}
+	if more, err := b.IdleWork(); more || err != nil {
+		t.Fatalf("IdleWork with nothing dirty: %v %v", more, err)
+	}
+	dir := filepath.Join(t.TempDir(), "cp")
+	must(t, b.Checkpoint(dir))
+	if _, err := os.Stat(filepath.Join(dir, "FRESHET-DIRTY")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a checkpoint after the idle write-back has a dirty-entries file: %v", err)
+	}
+	r := openCheckpoint(t, res, options(t, all, nil), dir)
+	rv, err := r.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	for k := 0; k < keys; k += 13 {
+		if got := counter(t, r, rv, []byte(fmt.Sprint("key", k))); got != 1 {
+			t.Fatalf("restored key%d = %d, want 1", k, got)
+		}
+	}
+}
