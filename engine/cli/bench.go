@@ -51,6 +51,7 @@ func benchNexmark(ctx context.Context, stdio IO, args []string) int {
 	report := fs.String("report", "", "append the table to the Nexmark section of this Markdown file (e.g. docs/benchmarks.md)")
 	plot := fs.String("plot", "", "write an SVG plot of the throughput per core to this file (e.g. docs/nexmark.svg)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile (allocations: go tool pprof -sample_index=alloc_space) of the whole run to this file")
 	logLevel := fs.String("log-level", "error", "engine log level: debug, info, warn, error")
 	fs.Var(&sets, "set", "override a job file field of every query, e.g. --set config.rocksdb.block-cache-size=64MiB (repeatable)")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -115,6 +116,19 @@ func benchNexmark(ctx context.Context, stdio IO, args []string) int {
 			return ExitUsage
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "freshet bench nexmark: --memprofile: %v\n", err)
+			return ExitUsage
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(stdio.Err, "freshet bench nexmark: --memprofile: %v\n", err)
+			}
+			f.Close()
+		}()
 	}
 	var runErr error
 	for _, n := range names {

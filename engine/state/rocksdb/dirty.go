@@ -66,7 +66,7 @@ func (b *Backend) writeDirty(dir string) (err error) {
 	}
 	idx := make([]int32, 0, c.ndirty)
 	for _, i := range c.dirty {
-		if e := &c.entries[i]; e.st != nil && e.dirty {
+		if e := c.entry(i); e.st != nil && e.dirty {
 			idx = append(idx, i)
 		}
 	}
@@ -75,7 +75,7 @@ func (b *Backend) writeDirty(dir string) (err error) {
 	index := map[*rstate]uint64{}
 	var states []*rstate
 	for _, i := range idx {
-		if st := c.entries[i].st; index[st] == 0 {
+		if st := c.entry(i).st; index[st] == 0 {
 			states = append(states, st)
 			index[st] = uint64(len(states))
 		}
@@ -90,7 +90,7 @@ func (b *Backend) writeDirty(dir string) (err error) {
 		buf = append(buf, byte(st.kind))
 	}
 	for _, i := range idx {
-		e := &c.entries[i]
+		e := c.entry(i)
 		buf = binary.AppendUvarint(buf, index[e.st])
 		buf = binary.AppendUvarint(buf, uint64(len(e.key)))
 		buf = append(buf, e.key...)

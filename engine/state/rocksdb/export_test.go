@@ -55,8 +55,8 @@ func StallLinesPresent(b *Backend) bool {
 // should equal: key and value lengths of the dirty entries.
 func CacheDirty(b *Backend) (counted, actual int64) {
 	c := b.cache
-	for i := range c.entries {
-		if e := &c.entries[i]; e.st != nil && e.dirty {
+	for i := range c.n {
+		if e := c.entry(i); e.st != nil && e.dirty {
 			actual += int64(len(e.key) + len(e.val))
 		}
 	}
