@@ -22,8 +22,10 @@ func TestBenchNexmark(t *testing.T) {
 		t.Fatal(err)
 	}
 	plot := filepath.Join(dir, "nexmark.svg")
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
 	r := run(context.Background(), "bench", "nexmark", "--query", "q0,q7", "--events", "20000", "--rate", "1000",
-		"--state", "heap", "--checkpoint-interval", "0", "--dir", dir, "--report", report, "--plot", plot)
+		"--state", "heap", "--checkpoint-interval", "0", "--dir", dir, "--report", report, "--plot", plot,
+		"--cpuprofile", cpu, "--memprofile", mem)
 	if r.code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.errout)
 	}
@@ -46,6 +48,12 @@ func TestBenchNexmark(t *testing.T) {
 	}
 	if !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.Contains(svg, []byte(">q7<")) {
 		t.Errorf("plot:\n%s", svg)
+	}
+	for _, prof := range []string{cpu, mem} {
+		// pprof files are gzip-compressed protocol buffers.
+		if b, err := os.ReadFile(prof); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+			t.Errorf("profile %s: %d bytes, %v", prof, len(b), err)
+		}
 	}
 }
 
