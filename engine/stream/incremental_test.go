@@ -235,11 +235,14 @@ func statsOf(t testing.TB, cps []cluster.CheckpointStats, id int64) cluster.Chec
 
 func TestIncrementalCheckpointsUploadWhatChanged(t *testing.T) {
 	const keys, valueBytes = 8000, 1000
-	// The state fits the default state cache. A checkpoint writes the
-	// cache's dirty entries in a file of its own; while the job waits
-	// between phases its tasks write them back to RocksDB (IdleWork), so
-	// what the next checkpoint writes is the changed keys' RocksDB files.
-	res, err := rocksdb.NewSharedResources(rocksdb.Defaults())
+	// A state cache much smaller than the state: what a checkpoint writes
+	// is then mostly RocksDB's new files, whether or not the job has been
+	// quiet long enough for its tasks to write the cache back (a
+	// checkpoint also writes the cache's dirty entries, at most a quarter
+	// of it, in a file of its own; TestQuietJobWritesItsStateCacheBack).
+	cfg := rocksdb.Defaults()
+	cfg.StateCacheSize = 256 << 10
+	res, err := rocksdb.NewSharedResources(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,4 +344,47 @@ func TestIncrementalCheckpointsUploadWhatChanged(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A job whose state fits the state cache checkpoints the cache's dirty
+// entries in a file of their own; once it goes quiet, its tasks write them
+// back to RocksDB (state.IdleWorker), and its checkpoints become small:
+// RocksDB's files are shared with the checkpoint before.
+func TestQuietJobWritesItsStateCacheBack(t *testing.T) {
+	const keys, valueBytes = 8000, 1000
+	res, err := rocksdb.NewSharedResources(rocksdb.Defaults()) // a 32 MiB cache holds the 8 MB
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	w := newWorkload(keys, valueBytes)
+	w.hold = true
+	env := stream.NewEnvironment(stream.Config{
+		Parallelism: 2,
+		State:       func(o state.Options) (state.Backend, error) { return rocksdb.New(o, res) },
+		Checkpoint:  &cluster.CheckpointConfig{Interval: 100 * time.Millisecond, Dir: t.TempDir()},
+	})
+	var c collector
+	w.build(env, &c)
+	jc, err := env.ExecuteAsync(context.Background(), "quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jc.Cancel(context.Background()); _, _ = jc.Wait(context.Background()) }()
+	var seen []string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		after := w.after[0].Load()
+		cps, _ := jc.Checkpoints()
+		seen = seen[:0]
+		for _, cp := range cps {
+			if after == 0 || cp.ID < after || cp.Status != "COMPLETED" {
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%d: %d of %d", cp.ID, cp.CheckpointedSize, cp.Size))
+			if cp.Size >= keys*valueBytes && cp.CheckpointedSize*50 < cp.Size {
+				return // less than 2% new
+			}
+		}
+	}
+	t.Fatalf("no small checkpoint once the job went quiet (checkpoint: bytes written of state): %v", seen)
 }

@@ -142,7 +142,7 @@ type Task struct {
 
 	// Time accounting, in nanoseconds.
 	idle, backPressured atomic.Int64
-	quietSince          time.Time // since when the task has found no input (zero: it has)
+	quietSince          time.Time // since when the task has had no records to process (zero: it has)
 	started             atomic.Int64
 }
 
@@ -556,9 +556,9 @@ func (t *Task) runGate() error {
 			}
 			continue
 		}
-		t.quietSince = time.Time{}
 		switch buf.Kind {
 		case network.Data:
+			t.quietSince = time.Time{} // records, not barriers or watermarks, end the quiet
 			err := t.readers[ch].Read(buf.Bytes(), t.inBatch)
 			if err == nil {
 				if t.gate.Input(ch) == 1 {
