@@ -142,7 +142,7 @@ type Task struct {
 
 	// Time accounting, in nanoseconds.
 	idle, backPressured atomic.Int64
-	quietSince          time.Time // since when the task has had no records to process (zero: it has)
+	quietSince          time.Time // since when the task has had no records and its watermark has not moved (zero: it has)
 	started             atomic.Int64
 }
 
@@ -558,7 +558,7 @@ func (t *Task) runGate() error {
 		}
 		switch buf.Kind {
 		case network.Data:
-			t.quietSince = time.Time{} // records, not barriers or watermarks, end the quiet
+			t.quietSince = time.Time{} // records and watermark advances, not barriers, end the quiet
 			err := t.readers[ch].Read(buf.Bytes(), t.inBatch)
 			if err == nil {
 				if t.gate.Input(ch) == 1 {
@@ -718,6 +718,7 @@ func (t *Task) advanceWatermark(wm int64) error {
 	}
 	t.watermark = wm
 	t.wm.Store(wm)
+	t.quietSince = time.Time{} // event time moves: the job is not quiet
 	if err := t.nodes[0].processWatermark(wm); err != nil {
 		return err
 	}
@@ -805,10 +806,12 @@ func (t *Task) maybeFlush() error {
 	return t.flushAll()
 }
 
-// idleAfter is how long a task waits for input before its state backends
-// do their idle work: a pipeline's tasks wait for input for moments all the
-// time, and that work (RocksDB writes) is only worth its CPU when the job
-// has gone quiet.
+// idleAfter is how long a task must go without records and without its
+// watermark moving before its state backends do their idle work: a
+// pipeline's tasks wait for input for moments all the time, and an
+// operator fed in bursts (a mini-batch upstream) waits longer while event
+// time moves on; that work (RocksDB writes) is only worth its CPU when the
+// job has gone quiet.
 const idleAfter = 100 * time.Millisecond
 
 // idleWork gives the first operator whose state backend has work to do
