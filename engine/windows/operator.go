@@ -52,7 +52,8 @@ type Config struct {
 	// Distinct keeps one copy of equal elements per key and window (with
 	// Process only): an element equal to one the window holds is not
 	// added again, as when the window's input is a SQL GROUP BY of the
-	// fields the element carries.
+	// fields the element carries. The trigger still sees every record
+	// (a count trigger counts the repeated ones too).
 	Distinct bool
 	// Input derives each record's element (default: the record value).
 	Input InputFunc

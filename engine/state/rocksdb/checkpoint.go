@@ -221,8 +221,8 @@ func linkOrCopyDir(src, dst string) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || name == "LOCK" || strings.HasPrefix(name, "LOG") {
-			continue
+		if !e.Type().IsRegular() || name == "LOCK" || strings.HasPrefix(name, "LOG") || name == dirtyFile {
+			continue // the dirty entries are applied, not kept (dirty.go)
 		}
 		from, to := filepath.Join(src, name), filepath.Join(dst, name)
 		if strings.HasSuffix(name, ".sst") {

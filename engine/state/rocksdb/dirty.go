@@ -163,6 +163,9 @@ func readDirty(dir string) ([]dirtyState, error) {
 			return nil, corrupt("bad state name")
 		}
 		states[i] = dirtyState{name: string(name), kind: api.StateKind(r[0])}
+		if !cacheable(states[i].kind) {
+			return nil, corrupt(fmt.Sprintf("state %q of kind %d, which the state cache does not hold", name, r[0]))
+		}
 		r = r[1:]
 	}
 	for {
@@ -182,6 +185,9 @@ func readDirty(dir string) ([]dirtyState, error) {
 		key, ok := bytesOf()
 		if !ok || len(r) == 0 {
 			return nil, corrupt("bad key")
+		}
+		if r[0] > 1 {
+			return nil, corrupt("bad entry tag")
 		}
 		e := dirtyEntry{key: key, present: r[0] == 1}
 		r = r[1:]
