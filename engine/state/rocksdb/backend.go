@@ -402,6 +402,8 @@ func (b *Backend) stateFor(name string, kind api.StateKind) (*rstate, error) {
 	st := b.newState(name, kind, cf)
 	if st.cached {
 		st.may = newKeyFilter() // a new column family holds nothing yet
+		b.cache.bytes += st.may.bytes
+		b.cache.account()
 	}
 	b.mu.Lock()
 	b.states[name] = st
@@ -543,9 +545,7 @@ func (b *Backend) Restore(e *state.Entry) error {
 	if st.cached && len(b.cache.index) > 0 {
 		b.cache.forget(st, b.kbuf)
 	}
-	if st.may != nil && !st.may.add(b.kbuf) {
-		st.may = nil
-	}
+	b.recordKey(st, b.kbuf)
 	switch st.kind {
 	case api.ListStateKind:
 		b.kbuf = binary.BigEndian.AppendUint64(b.kbuf, b.nextSeq)

@@ -433,8 +433,8 @@ func (b *Backend) writeEntries(among []int32) error {
 	// Only now that RocksDB holds them: a filter that held keys a failed
 	// write never stored would only cost reads, but keep it exact.
 	for _, i := range idx {
-		if e := c.entry(i); e.present && e.st.may != nil && !e.st.may.add(e.key) {
-			e.st.may = nil
+		if e := c.entry(i); e.present {
+			b.recordKey(e.st, e.key)
 		}
 	}
 	for _, i := range idx {

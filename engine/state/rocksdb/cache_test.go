@@ -457,3 +457,27 @@ func TestStateCacheIdleWorkWritesDirtyEntriesBack(t *testing.T) {
 		}
 	}
 }
+
+// A state's key filter counts in the state cache's memory: it is there
+// before any entry, grows with the keys written back, and leaves with the
+// filter.
+func TestStateCacheCountsItsKeyFilters(t *testing.T) {
+	res := cacheResources(t, 8<<20)
+	b := open(t, res, options(t, all, nil))
+	v, err := b.Value(api.StateDescriptor{Name: "count"})
+	must(t, err)
+	empty := b.Stats().CacheBytes
+	if empty < 16<<10 {
+		t.Fatalf("a new state's cache accounts %d bytes, want its key filter's (~19 KiB)", empty)
+	}
+	for k := 0; k < 40000; k++ { // past the filter's first part of 16 Ki keys
+		increment(t, b, v, []byte(fmt.Sprint("key", k)))
+	}
+	before := b.Stats().CacheBytes
+	// Writing every key back changes no entry's size; the filter, given
+	// 40000 keys, adds a part for 64 Ki keys (~77 KiB).
+	must(t, b.Snapshot(func(*state.Entry) error { return nil }))
+	if grew := b.Stats().CacheBytes - before; grew < 64<<10 || grew > 128<<10 {
+		t.Fatalf("writing 40000 keys back grew the cache's accounted memory by %d bytes, want the filter's new part (~77 KiB)", grew)
+	}
+}

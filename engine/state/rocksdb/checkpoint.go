@@ -184,7 +184,7 @@ func (b *Backend) importFrom(dir string) error {
 
 // copyRange copies the entries of the backend's key groups from src's cf.
 func (b *Backend) copyRange(src *grocksdb.DB, cf *grocksdb.ColumnFamilyHandle, st *rstate) error {
-	st.may = nil // the keys imported are not recorded
+	b.dropFilter(st) // the keys imported are not recorded
 	end := keyGroupBound(b.opts.KeyGroups.End + 1)
 	it := src.NewIteratorCF(b.scanRO, cf)
 	defer it.Close()

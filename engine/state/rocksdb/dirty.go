@@ -223,9 +223,7 @@ func (b *Backend) applyDirty(dir string) error {
 			}
 			if e.present {
 				wb.PutCF(st.cf, e.key, e.val)
-				if st.may != nil && !st.may.add(e.key) {
-					st.may = nil
-				}
+				b.recordKey(st, e.key)
 			} else {
 				wb.DeleteCF(st.cf, e.key)
 			}

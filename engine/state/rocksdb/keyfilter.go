@@ -13,7 +13,9 @@ import "github.com/bits-and-blooms/bloom/v3"
 // Only a state this backend created empty has one: keys written by the
 // cache's write-back and by Restore go through it. A state opened from a
 // RocksDB checkpoint or imported on a rescale has none (rstate.may is nil),
-// and every miss reads RocksDB as before. The filter grows in parts, each
+// and every miss reads RocksDB as before. A filter's memory counts in the
+// state cache's (recordKey), which evicts entries to make room for it. The
+// filter grows in parts, each
 // four times the capacity of the one before at 1% false positives (a few
 // parts answer a few percent), and is dropped, falling back to reads, once
 // its parts would hold more than maxFilterKeys keys: past 5.4 M keys per
@@ -74,4 +76,33 @@ func (f *keyFilter) add(key []byte) bool {
 	f.parts[len(f.parts)-1].Add(key)
 	f.n++
 	return true
+}
+
+// recordKey adds key, just written to st's column family, to st's filter,
+// counting the filter's growth in the state cache, and drops the filter
+// once it outgrows its bound.
+func (b *Backend) recordKey(st *rstate, key []byte) {
+	f := st.may
+	if f == nil {
+		return
+	}
+	before := f.bytes
+	if !f.add(key) {
+		b.dropFilter(st)
+		return
+	}
+	if d := f.bytes - before; d != 0 {
+		b.cache.bytes += d
+		b.cache.account()
+	}
+}
+
+// dropFilter forgets st's filter (its misses read RocksDB from now on).
+func (b *Backend) dropFilter(st *rstate) {
+	if st.may == nil {
+		return
+	}
+	b.cache.bytes -= st.may.bytes
+	b.cache.account()
+	st.may = nil
 }
