@@ -102,16 +102,20 @@ func (o *Operator) holdsElement() (bool, error) {
 		}
 		return found, nil
 	}
-	for rest := o.inl[1:]; len(rest) > 0 && !found; {
-		n, w := binary.Uvarint(rest)
-		if w <= 0 || uint64(len(rest)-w) < n {
-			return false, fmt.Errorf("%w: element length at byte %d", errBadContents, len(o.inl)-len(rest))
+	err := eachInline(o.inl, func(e []byte) error {
+		if bytes.Equal(e, o.elem) {
+			return errFound
 		}
-		found = bytes.Equal(rest[w:w+int(n)], o.elem)
-		rest = rest[w+int(n):]
+		return nil
+	})
+	if err == errFound {
+		return true, nil
 	}
-	return found, nil
+	return false, err
 }
+
+// errFound stops eachInline once holdsElement found the element.
+var errFound = errors.New("found")
 
 // clearElements empties the window in the current namespace.
 func (o *Operator) clearElements() error {
