@@ -335,20 +335,27 @@ func (b *Backend) writeBack() error {
 	if c == nil || c.ndirty == 0 {
 		return nil
 	}
-	list := c.dirty
-	c.dirty = c.dirty[:0:0] // writeEntries may not append to it: it is being read
-	for _, i := range list {
+	return b.writeBackLast(len(c.dirty))
+}
+
+// writeBackLast writes back the dirty entries among the last n listed in
+// c.dirty and unlists them; when the write fails they stay dirty, and
+// listed.
+func (b *Backend) writeBackLast(n int) error {
+	c := b.cache
+	rest := len(c.dirty) - n
+	chunk := c.dirty[rest:]
+	c.dirty = c.dirty[:rest] // writeEntries does not append to it
+	for _, i := range chunk {
 		c.entry(i).inDirty = false
 	}
-	if err := b.writeEntries(list); err != nil {
-		// Nothing was written: the entries stay dirty, and listed.
-		for _, i := range list {
+	if err := b.writeEntries(chunk); err != nil {
+		for _, i := range chunk {
 			c.entry(i).inDirty = true
 		}
-		c.dirty = append(list, c.dirty...)
+		c.dirty = c.dirty[:rest+n] // the chunk is still there
 		return err
 	}
-	c.dirty = list[:0]
 	return nil
 }
 
@@ -371,17 +378,7 @@ func (b *Backend) IdleWork() (bool, error) {
 	if c == nil || b.closed || c.ndirty == 0 || len(c.dirty) == 0 {
 		return false, nil
 	}
-	n := min(idleChunk, len(c.dirty))
-	chunk := c.dirty[len(c.dirty)-n:]
-	c.dirty = c.dirty[:len(c.dirty)-n]
-	for _, i := range chunk {
-		c.entry(i).inDirty = false
-	}
-	if err := b.writeEntries(chunk); err != nil {
-		for _, i := range chunk { // still dirty: listed again
-			c.entry(i).inDirty = true
-		}
-		c.dirty = append(c.dirty, chunk...)
+	if err := b.writeBackLast(min(idleChunk, len(c.dirty))); err != nil {
 		return false, err
 	}
 	return c.ndirty > 0, nil
