@@ -230,16 +230,14 @@ type rowsEncoder struct {
 	cfg      viewConfig
 	probe    *Probe
 	key, buf []byte
-	stamp    [1]api.Header
-	stampBuf [8]byte
+	stamps   stamper
 	rec      api.Record
-	n        int64
 	maxTS    int64
 	log      *emitLog
 }
 
 func (e *rowsEncoder) Open(ctx api.Context) error {
-	e.stamp[0].Key = []byte(StampHeader)
+	e.stamps.init(e.probe)
 	if e.probe != nil {
 		e.log = e.probe.emitLog(ctx.OperatorName(), ctx.Subtask())
 	}
@@ -259,15 +257,12 @@ func (e *rowsEncoder) Encode(ev *nexmark.Event, out api.SourceContext) {
 		e.key = strconv.AppendInt(e.key[:0], n, 10)
 		key = e.key
 	}
-	due := e.probe != nil && e.probe.stampEvery > 0 && (e.n+1)%e.probe.stampEvery == 0
-	e.n++
-	if !due {
+	stamp := e.stamps.next()
+	if stamp == nil {
 		out.CollectWithTimestamp(key, e.buf, ts)
 		return
 	}
-	binary.BigEndian.PutUint64(e.stampBuf[:], uint64(time.Now().UnixNano()))
-	e.stamp[0].Value = e.stampBuf[:]
-	e.rec = api.Record{Key: key, Value: e.buf, Timestamp: ts, Headers: e.stamp[:]}
+	e.rec = api.Record{Key: key, Value: e.buf, Timestamp: ts, Headers: stamp}
 	out.CollectRecord(&e.rec)
 	e.rec = api.Record{}
 }
@@ -295,10 +290,8 @@ type view struct {
 	ev       nexmark.Event
 	ints     bidInts
 	key, buf []byte
-	stamp    [1]api.Header
-	stampBuf [8]byte
+	stamps   stamper
 	rec      api.Record
-	n        int64 // rows emitted, for stamping every probe.stampEvery-th
 	log      *emitLog
 }
 
@@ -308,7 +301,7 @@ func (v *view) Open(ctx api.Context) error {
 		return fmt.Errorf("nexmark-view %q: %w", ctx.OperatorName(), err)
 	}
 	v.bad = bad
-	v.stamp[0].Key = []byte(StampHeader)
+	v.stamps.init(v.probe)
 	if v.probe != nil {
 		v.log = v.probe.emitLog(ctx.OperatorName(), ctx.Subtask())
 	}
@@ -364,14 +357,14 @@ func (v *view) emit(r *api.Record, out api.Output) {
 // with intBids).
 func (v *view) emitInts(r *api.Record, out api.Output) {
 	if v.cfg.format == formatBinary && v.cfg.keyIdx < 0 {
-		if a, ok := out.(arenaOutput); ok && !v.stampDue() {
+		if a, ok := out.(arenaOutput); ok && !v.stamps.due() {
 			// Written in place in the output's arena; the headers are the
 			// input record's, which outlives the output (api.ViewEmitter).
 			row := a.Alloc(8 * len(v.cfg.idx))
 			for j, k := range v.cfg.idx {
 				binary.LittleEndian.PutUint64(row[8*j:], uint64(v.ints[k]))
 			}
-			v.n++
+			v.stamps.next() // not due (checked above): it only counts the row
 			v.rec = api.Record{Value: row, Timestamp: r.Timestamp, Headers: r.Headers}
 			a.EmitView(&v.rec)
 			v.rec = api.Record{}
@@ -403,22 +396,45 @@ type arenaOutput interface {
 	Alloc(n int) []byte
 }
 
-// stampDue reports whether the next row is one to stamp for the probe.
-func (v *view) stampDue() bool {
-	return v.probe != nil && v.probe.stampEvery > 0 && (v.n+1)%v.probe.stampEvery == 0
-}
-
 // send stamps every stampEvery-th row for the probe and emits v.rec.
 func (v *view) send(out api.Output) {
-	due := v.stampDue()
-	v.n++
-	if due {
-		binary.BigEndian.PutUint64(v.stampBuf[:], uint64(time.Now().UnixNano()))
-		v.stamp[0].Value = v.stampBuf[:]
-		v.rec.Headers = v.stamp[:]
+	if stamp := v.stamps.next(); stamp != nil {
+		v.rec.Headers = stamp
 	}
 	out.Emit(&v.rec)
 	v.rec = api.Record{}
+}
+
+// stamper stamps every probe.stampEvery-th row a view emits (in an
+// operator or pushed into the source) with the time it was emitted.
+type stamper struct {
+	probe *Probe
+	n     int64 // rows counted so far
+	stamp [1]api.Header
+	buf   [8]byte
+}
+
+func (s *stamper) init(probe *Probe) {
+	s.probe = probe
+	s.stamp[0].Key = []byte(StampHeader)
+}
+
+// due reports whether the next row is one to stamp.
+func (s *stamper) due() bool {
+	return s.probe != nil && s.probe.stampEvery > 0 && (s.n+1)%s.probe.stampEvery == 0
+}
+
+// next counts a row and returns its stamp header, or nil when it is not
+// one to stamp. The header is valid until the next call.
+func (s *stamper) next() []api.Header {
+	due := s.due()
+	s.n++
+	if !due {
+		return nil
+	}
+	binary.BigEndian.PutUint64(s.buf[:], uint64(time.Now().UnixNano()))
+	s.stamp[0].Value = s.buf[:]
+	return s.stamp[:]
 }
 
 // rowFormat is how a view encodes its rows.
