@@ -188,27 +188,53 @@ func (b *Backend) copyRange(src *grocksdb.DB, cf *grocksdb.ColumnFamilyHandle, s
 	end := keyGroupBound(b.opts.KeyGroups.End + 1)
 	it := src.NewIteratorCF(b.scanRO, cf)
 	defer it.Close()
-	wb := grocksdb.NewWriteBatch()
-	defer wb.Destroy()
-	size := 0
+	w := b.newImportBatch()
+	defer w.wb.Destroy()
 	for it.Seek(keyGroupBound(b.opts.KeyGroups.Start)); it.Valid(); it.Next() {
 		k, v := it.Key().Data(), it.Value().Data()
 		if bytes.Compare(k, end) >= 0 {
 			break
 		}
-		wb.PutCF(st.cf, k, v)
-		if size += len(k) + len(v); size >= importBatchBytes {
-			if err := b.db.Write(b.wo, wb); err != nil {
-				return err
-			}
-			wb.Clear()
-			size = 0
+		w.wb.PutCF(st.cf, k, v)
+		if err := w.added(len(k) + len(v)); err != nil {
+			return err
 		}
 	}
 	if err := it.Err(); err != nil {
 		return err
 	}
-	return b.db.Write(b.wo, wb)
+	return w.flush()
+}
+
+// importBatch writes what an import adds to it in batches of about
+// importBatchBytes.
+type importBatch struct {
+	b    *Backend
+	wb   *grocksdb.WriteBatch
+	size int
+}
+
+func (b *Backend) newImportBatch() *importBatch {
+	return &importBatch{b: b, wb: grocksdb.NewWriteBatch()}
+}
+
+// added counts an entry of n bytes just put in (or deleted through) wb and
+// writes the batch once it is full.
+func (w *importBatch) added(n int) error {
+	if w.size += n; w.size < importBatchBytes {
+		return nil
+	}
+	return w.flush()
+}
+
+// flush writes the batch.
+func (w *importBatch) flush() error {
+	if err := w.b.db.Write(w.b.wo, w.wb); err != nil {
+		return err
+	}
+	w.wb.Clear()
+	w.size = 0
+	return nil
 }
 
 // linkOrCopyDir fills dst with the files of the checkpoint in src: SST files

@@ -10,7 +10,6 @@ import (
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/linxGnu/grocksdb"
 
 	"github.com/freshet/freshet/engine/api"
 )
@@ -209,9 +208,8 @@ func (b *Backend) applyDirty(dir string) error {
 		return err
 	}
 	start, end := keyGroupBound(b.opts.KeyGroups.Start), keyGroupBound(b.opts.KeyGroups.End+1)
-	wb := grocksdb.NewWriteBatch()
-	defer wb.Destroy()
-	size := 0
+	w := b.newImportBatch()
+	defer w.wb.Destroy()
 	for _, ds := range states {
 		st, err := b.stateFor(ds.name, ds.kind)
 		if err != nil {
@@ -222,21 +220,17 @@ func (b *Backend) applyDirty(dir string) error {
 				continue
 			}
 			if e.present {
-				wb.PutCF(st.cf, e.key, e.val)
+				w.wb.PutCF(st.cf, e.key, e.val)
 				b.recordKey(st, e.key)
 			} else {
-				wb.DeleteCF(st.cf, e.key)
+				w.wb.DeleteCF(st.cf, e.key)
 			}
-			if size += len(e.key) + len(e.val); size >= importBatchBytes {
-				if err := b.db.Write(b.wo, wb); err != nil {
-					return err
-				}
-				wb.Clear()
-				size = 0
+			if err := w.added(len(e.key) + len(e.val)); err != nil {
+				return err
 			}
 		}
 	}
-	return b.db.Write(b.wo, wb)
+	return w.flush()
 }
 
 // dirtyOf returns the entries of state name in states, sorted by key
